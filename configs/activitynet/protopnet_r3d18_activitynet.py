@@ -1,0 +1,12 @@
+# Table 1, ProtoPNet-3D: Euclidean prototypes, softmax classifier.
+# R3D-18 starts from Kinetics-400 weights when you have them: set
+# load_from (weights-only; see README, "Checkpoints").
+_base_ = [
+    '../_base_/default_runtime.py', '../_base_/models/r3d18_protopnet.py',
+    '../_base_/datasets/activitynet_clips.py', '../_base_/schedules/hproto.py'
+]
+
+model = dict(
+    cls_head=dict(
+        num_classes={{_base_.num_classes}}))
+load_from = None

@@ -1,0 +1,15 @@
+# Table 1, Hyperbolic ResNet: hyperbolic logits, no prototypes.
+# Toy size: slim backbone (base_channels=16), trains on the CPU.
+_base_ = [
+    '../_base_/default_runtime.py', '../_base_/models/r3d18_hyperbolic.py',
+    '../_base_/datasets/toy.py', '../_base_/schedules/i3d_toy.py'
+]
+
+model = dict(
+    backbone=dict(base_channels=16),
+    cls_head=dict(
+        num_classes={{_base_.num_classes}},
+        hierarchy_file={{_base_.hierarchy_file}},
+        label_map_file={{_base_.label_map_file}},
+        embedding_file={{_base_.embedding_file}},
+        in_channels=128))

@@ -1,0 +1,11 @@
+from .checkpoint_trust import (UntrustedCheckpointError, load_trusted_checkpoint,
+                               load_untrusted_checkpoint)
+from .hooks import EpochSeedHook, PrototypeProjectionHook, TrainingPhaseHook
+from .preflight import MissingPathError, check_config_paths
+from .runner import HProtoRunner
+
+__all__ = [
+    'EpochSeedHook', 'PrototypeProjectionHook', 'TrainingPhaseHook',
+    'HProtoRunner', 'MissingPathError', 'UntrustedCheckpointError',
+    'check_config_paths', 'load_trusted_checkpoint', 'load_untrusted_checkpoint'
+]

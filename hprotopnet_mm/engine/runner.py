@@ -1,0 +1,82 @@
+"""MMEngine Runner with this project's checkpoint rules.
+
+Registered in MMEngine's root ``RUNNERS`` registry: MMAction2's and this
+project's tools build the runner before any default scope is set.
+
+Configs select it with ``runner_type = 'HProtoRunner'``; MMAction2's own
+``tools/train.py`` honours that key too.
+"""
+import os
+import os.path as osp
+
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
+from .checkpoint_format import from_plain, to_plain
+from .checkpoint_trust import (UntrustedCheckpointError, load_trusted_checkpoint,
+                               load_untrusted_checkpoint)
+
+
+@RUNNERS.register_module()
+class HProtoRunner(Runner):
+    """Runner whose checkpoints load weights-only and are written atomically.
+
+    * Checkpoints are written in plain types only
+      (:mod:`hprotopnet_mm.engine.checkpoint_format`), so every load of them
+      (``--resume``, ``load_from``, ``tools/test.py``) is weights-only.
+    * Loads are weights-only. The single exception is ``resume`` of a
+      checkpoint that a plain MMEngine Runner wrote: resuming is a request
+      to continue one's own run, so that file is unpickled in full (see
+      :mod:`hprotopnet_mm.engine.checkpoint_trust`).
+    * ``save_checkpoint`` writes to a temporary file in the same folder and
+      renames it, so a process killed mid-write never leaves a truncated
+      checkpoint under the final name.
+    """
+
+    _resuming_from = None
+
+    def resume(self, filename, *args, **kwargs):
+        self._resuming_from = filename
+        try:
+            super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming_from = None
+
+    def load_checkpoint(self,
+                        filename,
+                        map_location='cpu',
+                        strict=False,
+                        revise_keys=[(r'^module.', '')]):
+        try:
+            checkpoint = load_untrusted_checkpoint(filename, map_location)
+        except UntrustedCheckpointError:
+            if filename != self._resuming_from:
+                raise
+            self.logger.warning(f'{filename} needs full unpickling; loading '
+                                'it in full because it is being resumed')
+            checkpoint = load_trusted_checkpoint(filename, map_location)
+        checkpoint = from_plain(checkpoint)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, strict, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def call_hook(self, fn_name, **kwargs):
+        super().call_hook(fn_name, **kwargs)
+        if fn_name == 'before_save_checkpoint':
+            # last step before the dict is written: make it weights-only.
+            checkpoint = kwargs['checkpoint']
+            checkpoint.update(to_plain(checkpoint))
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        if '://' in str(out_dir):
+            return super().save_checkpoint(out_dir, filename, *args, **kwargs)
+        partial = f'.{filename}.partial'
+        super().save_checkpoint(out_dir, partial, *args, **kwargs)
+        if self.rank == 0:
+            os.replace(osp.join(out_dir, partial), osp.join(out_dir, filename))

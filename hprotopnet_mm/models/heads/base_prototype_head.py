@@ -1,0 +1,220 @@
+"""Parts shared by the prototype heads: add-on layers, prototype layer,
+loss with minimum distances, and persistence of prototype provenance."""
+from abc import abstractmethod
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model.weight_init import kaiming_init
+from torch import Tensor, nn
+
+from mmaction.models.heads import BaseHead
+from mmaction.utils import ConfigType, SampleList
+from ..layers import PrototypeLayer, check_prototype_shape
+from ..losses import HyperbolicProtoLoss
+from .utils import check_plain, gt_labels, select_feature, top_k_accuracies
+
+
+class BasePrototypeHead(BaseHead):
+    """Base of the heads that classify a clip by its distances to learned
+    prototypes (ProtoPNet).
+
+    Backbone features -> add-on layers (two 1x1x1 Conv3d, each followed by
+    a LeakyReLU) -> feature map Z -> :class:`PrototypeLayer` (minimum
+    squared L2 distance of every prototype to the patches of Z, and its log
+    similarity, Eq. 5) -> :meth:`_logits` of the subclass.
+
+    Attributes ``prototype_node`` (P, ) and ``prototype_identity`` (P, N)
+    (buffers set by the subclass) give the class or hierarchy node of every
+    prototype. ``prototype_sources`` (None until prototypes are projected
+    onto training patches) describes where every prototype comes from; it is
+    saved in and restored from checkpoints with the head's state dict, and
+    may hold dicts with str keys, lists, tuples, str, int, float, bool, None
+    and tensors.
+
+    Args:
+        num_classes (int): Number of leaf classes K.
+        in_channels (int): Channels of the backbone features.
+        num_prototypes (int): Number of prototypes P.
+        proto_channels (int): Channels C of Z and of the prototypes.
+        prototype_shape (Sequence[int]): Prototype extent (t, h, w).
+        epsilon (float): Constant of the log similarity (Eq. 5).
+        loss_cls (dict): Config of a :class:`HyperbolicProtoLoss`.
+        topk (int | tuple[int]): Top-k accuracies to log.
+        average_clips (str, optional): How test clips are averaged:
+            'score', 'prob' or None.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 num_prototypes: int,
+                 proto_channels: int,
+                 prototype_shape: Sequence[int],
+                 epsilon: float,
+                 loss_cls: ConfigType,
+                 topk: Union[int, Tuple[int]] = (1, 5),
+                 average_clips: Optional[str] = None,
+                 init_cfg: Optional[ConfigType] = None) -> None:
+        name = type(self).__name__
+        prototype_shape = check_prototype_shape(prototype_shape, name)
+        if proto_channels <= 0 or in_channels <= 0:
+            raise ValueError(f'{name}: in_channels and proto_channels must '
+                             f'be positive, got {in_channels} and '
+                             f'{proto_channels}')
+        super().__init__(
+            num_classes,
+            in_channels,
+            loss_cls,
+            topk=topk,
+            average_clips=average_clips,
+            init_cfg=init_cfg)
+        if not isinstance(self.loss_cls, HyperbolicProtoLoss):
+            raise TypeError(
+                f'{name}: loss_cls must be a HyperbolicProtoLoss (or '
+                f'ProtoPNetLoss), which uses the prototype distances; got '
+                f'{type(self.loss_cls).__name__}')
+        self.proto_channels = proto_channels
+        self.prototype_shape = prototype_shape
+        self.add_on_layers = nn.Sequential(
+            nn.Conv3d(in_channels, proto_channels, kernel_size=1),
+            nn.LeakyReLU(),
+            nn.Conv3d(proto_channels, proto_channels, kernel_size=1),
+            nn.LeakyReLU())
+        for m in self.add_on_layers.modules():
+            if isinstance(m, nn.Conv3d):
+                kaiming_init(m, mode='fan_out', nonlinearity='relu')
+        self.prototype_layer = PrototypeLayer(num_prototypes, proto_channels,
+                                              prototype_shape, epsilon)
+        self.prototype_sources = None
+
+    @property
+    def prototype_vectors(self) -> nn.Parameter:
+        """nn.Parameter: The prototypes, shape (P, C, t, h, w)."""
+        return self.prototype_layer.prototype_vectors
+
+    @property
+    def num_prototypes(self) -> int:
+        """int: Number of prototypes P."""
+        return self.prototype_layer.num_prototypes
+
+    def forward_features(self, x: Union[Tensor, Tuple[Tensor]]) -> Tensor:
+        """Add-on layers on the backbone features.
+
+        Args:
+            x (Tensor | tuple[Tensor]): Backbone features (B, C_in, T, H, W)
+                or a tuple of them, of which the last is used.
+
+        Returns:
+            Tensor: Z, shape (B, C, T, H, W).
+        """
+        return self.add_on_layers(select_feature(x, type(self).__name__))
+
+    def distance_maps(self, z: Tensor) -> Tensor:
+        """Squared L2 distance of every prototype to every patch of ``z``.
+
+        Args:
+            z (Tensor): Output of :meth:`forward_features`, (B, C, T, H, W).
+
+        Returns:
+            Tensor: float32, shape (B, P, T', H', W').
+        """
+        return self.prototype_layer.distance_maps(z)
+
+    @abstractmethod
+    def _logits(self, similarities: Tensor) -> Tuple[Tensor, Dict]:
+        """Class logits (B, K) from the similarities (B, P), and a dict of
+        further outputs for :meth:`forward_explain`."""
+
+    @abstractmethod
+    def _loss_inputs(self, labels: Tensor) -> Dict:
+        """Keyword arguments of the loss beyond scores, labels and minimum
+        distances, for leaf labels (B, )."""
+
+    def forward_explain(self, x: Union[Tensor, Tuple[Tensor]],
+                        **kwargs) -> Dict[str, Tensor]:
+        """All intermediate outputs of the head.
+
+        Args:
+            x (Tensor | tuple[Tensor]): Backbone features.
+
+        Returns:
+            dict[str, Tensor]: ``cls_score`` (B, K), ``z`` (B, C, T, H, W),
+            ``distance_maps`` (B, P, T', H', W'), ``min_distances`` (B, P),
+            ``similarities`` (B, P), plus what the subclass adds.
+        """
+        z = self.forward_features(x)
+        distance_maps, min_distances, similarities = self.prototype_layer(z)
+        cls_score, extra = self._logits(similarities)
+        return dict(
+            cls_score=cls_score,
+            z=z,
+            distance_maps=distance_maps,
+            min_distances=min_distances,
+            similarities=similarities,
+            **extra)
+
+    def forward(self, x: Union[Tensor, Tuple[Tensor]], **kwargs) -> Tensor:
+        """Class scores.
+
+        Args:
+            x (Tensor | tuple[Tensor]): Backbone features.
+
+        Returns:
+            Tensor: float32 logits, shape (B, K).
+        """
+        z = self.forward_features(x)
+        _, _, similarities = self.prototype_layer(z)
+        return self._logits(similarities)[0]
+
+    def loss(self, feats: Union[Tensor, Tuple[Tensor]],
+             data_samples: SampleList, **kwargs) -> Dict[str, Tensor]:
+        """Loss terms and top-k accuracies of a batch.
+
+        Args:
+            feats (Tensor | tuple[Tensor]): Backbone features.
+            data_samples (list[ActionDataSample]): Samples with
+                ``gt_label``.
+
+        Returns:
+            dict[str, Tensor]: The terms of ``loss_cls`` and ``top{k}_acc``.
+        """
+        z = self.forward_features(feats)
+        _, min_distances, similarities = self.prototype_layer(z)
+        cls_score = self._logits(similarities)[0]
+        labels = gt_labels(data_samples, cls_score.shape[0], cls_score.device,
+                           type(self).__name__)
+        losses = self.loss_cls(cls_score, labels, min_distances,
+                               **self._loss_inputs(labels))
+        losses.update(top_k_accuracies(cls_score, labels, self.topk))
+        return losses
+
+    def get_extra_state(self) -> Dict:
+        """State saved with the parameters: ``prototype_sources``."""
+        check_plain(self.prototype_sources, 'prototype_sources',
+                    type(self).__name__)
+        return dict(prototype_sources=self.prototype_sources)
+
+    def set_extra_state(self, state: Dict) -> None:
+        """Restore the state written by :meth:`get_extra_state`."""
+        if not isinstance(state, dict) or 'prototype_sources' not in state:
+            raise ValueError(
+                f'{type(self).__name__}: the extra state of a checkpoint '
+                f'must be a dict with key "prototype_sources", got '
+                f'{type(state).__name__}')
+        check_plain(state['prototype_sources'], 'prototype_sources',
+                    type(self).__name__)
+        self.prototype_sources = state['prototype_sources']
+
+
+def one_hot_identity(prototype_node: Tensor, num_nodes: int) -> Tensor:
+    """Float (P, N) one-hot matrix of the node of every prototype.
+
+    Args:
+        prototype_node (Tensor): Node id of every prototype, (P, ).
+        num_nodes (int): Number of nodes N.
+
+    Returns:
+        Tensor: ``[p, n] = 1`` if prototype p belongs to node n.
+    """
+    return torch.nn.functional.one_hot(prototype_node, num_nodes).float()

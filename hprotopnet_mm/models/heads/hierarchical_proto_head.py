@@ -1,0 +1,178 @@
+"""Hierarchical prototype head with hyperbolic class embeddings."""
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from mmaction.registry import MODELS
+from mmaction.utils import ConfigType, SampleList
+from ..layers import HyperbolicLogits
+from .base_prototype_head import BasePrototypeHead, one_hot_identity
+from .utils import load_hierarchy_and_embedding, set_level_scores
+
+
+@MODELS.register_module()
+class HierarchicalProtoHead(BasePrototypeHead):
+    """Hierarchical ProtoPNet head for 3D backbones.
+
+    Backbone features -> add-on layers -> Z -> prototype similarities s
+    (Eq. 5) -> ``last_layer`` (Linear(P, D), no bias, Sec. 4.2) ->
+    ``h_e = expmap0`` into the Poincare ball (Eq. 6) -> logits
+    ``-d_c(h_e, phi_k) / tau`` over the leaf embeddings phi of the
+    hierarchy (Eq. 9). The embeddings come from ``embedding_file`` and are
+    not trained.
+
+    Prototypes: ``num_prototypes_per_class`` for every leaf class, leaf 0's
+    first; with ``num_prototypes_per_ancestor > 0`` (the CPG variant) also
+    that many for every ancestor node, after the leaf prototypes in node-id
+    order. ``prototype_node`` (P, ) holds the
+    node id of every prototype, ``prototype_identity`` (P, N) the same one-
+    hot. With ``num_prototypes_per_ancestor=0`` only leaves have prototypes.
+
+    :meth:`predict` sets ``pred_score`` (leaf logits, averaged as
+    ``average_clips`` says), ``pred_label``, and ``pred_level_scores``: a
+    dict level name -> node probabilities of that level (leaf probabilities
+    summed under every node; each level sums to 1; column j = the j-th node
+    of the level, ``hierarchy.level_node_ids(level)[j]``), for every level
+    including ``'leaf'``; with ``average_clips=None`` one row per clip.
+
+    Args:
+        num_classes (int): Number of leaf classes; must equal the number of
+            leaves of the hierarchy.
+        in_channels (int): Channels of the backbone features.
+        hierarchy_file (str): Hierarchy CSV (see ``ClassHierarchy``).
+        label_map_file (str): Label map, one class name per line.
+        embedding_file (str): Hyperbolic embedding of the hierarchy's nodes.
+        proto_channels (int): Channels of Z and the prototypes.
+            Defaults to 128.
+        num_prototypes_per_class (int): Prototypes per leaf, > 0.
+            Defaults to 10.
+        num_prototypes_per_ancestor (int): Prototypes per ancestor node;
+            0 = leaves only. Defaults to 0.
+        prototype_shape (Sequence[int]): Prototype extent (t, h, w) in Z.
+            Defaults to (1, 1, 1).
+        curvature (float, optional): c > 0 of the ball; None takes the
+            embedding file's, any other value must equal it.
+            Defaults to None.
+        temperature (float): tau of Eq. 9. Defaults to 1.0.
+        epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
+        loss_cls (dict): Config of the loss. Defaults to
+            ``dict(type='HyperbolicProtoLoss')``.
+        topk (int | tuple[int]): Top-k accuracies to log.
+            Defaults to (1, 5).
+        average_clips (str, optional): 'score', 'prob' or None.
+            Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 hierarchy_file: str,
+                 label_map_file: str,
+                 embedding_file: str,
+                 proto_channels: int = 128,
+                 num_prototypes_per_class: int = 10,
+                 num_prototypes_per_ancestor: int = 0,
+                 prototype_shape: Sequence[int] = (1, 1, 1),
+                 curvature: Optional[float] = None,
+                 temperature: float = 1.0,
+                 epsilon: float = 1e-4,
+                 loss_cls: ConfigType = dict(type='HyperbolicProtoLoss'),
+                 topk: Union[int, Tuple[int]] = (1, 5),
+                 average_clips: Optional[str] = None,
+                 init_cfg: Optional[ConfigType] = None) -> None:
+        name = type(self).__name__
+        if not isinstance(num_prototypes_per_class,
+                          int) or num_prototypes_per_class <= 0:
+            raise ValueError(f'{name}: num_prototypes_per_class must be a '
+                             f'positive int, got {num_prototypes_per_class}')
+        if not isinstance(num_prototypes_per_ancestor,
+                          int) or num_prototypes_per_ancestor < 0:
+            raise ValueError(
+                f'{name}: num_prototypes_per_ancestor must be a '
+                f'non-negative int, got {num_prototypes_per_ancestor}')
+        hierarchy, embedding, curvature = load_hierarchy_and_embedding(
+            name, num_classes, hierarchy_file, label_map_file, embedding_file,
+            curvature)
+        num_leaves, num_nodes = hierarchy.num_leaves, hierarchy.num_nodes
+        prototype_node = torch.cat([
+            torch.arange(num_leaves).repeat_interleave(
+                num_prototypes_per_class),
+            torch.arange(
+                num_leaves,
+                num_nodes).repeat_interleave(num_prototypes_per_ancestor)
+        ])
+        super().__init__(
+            num_classes,
+            in_channels,
+            num_prototypes=len(prototype_node),
+            proto_channels=proto_channels,
+            prototype_shape=prototype_shape,
+            epsilon=epsilon,
+            loss_cls=loss_cls,
+            topk=topk,
+            average_clips=average_clips,
+            init_cfg=init_cfg)
+        self.loss_cls.check_num_levels(hierarchy.num_levels, hierarchy_file)
+        self.hierarchy = hierarchy
+        self.num_prototypes_per_class = num_prototypes_per_class
+        self.num_prototypes_per_ancestor = num_prototypes_per_ancestor
+        self.register_buffer('prototype_node', prototype_node)
+        self.register_buffer('prototype_identity',
+                             one_hot_identity(prototype_node, num_nodes))
+        # Derived from the hierarchy file, not saved.
+        self.register_buffer(
+            'prototype_level',
+            hierarchy.node_levels[prototype_node].clone(),
+            persistent=False)
+        self.register_buffer(
+            'leaf_ancestors',
+            hierarchy.leaf_ancestors.clone(),
+            persistent=False)
+        self.register_buffer(
+            'leaf_membership',
+            hierarchy.leaf_membership.float(),
+            persistent=False)
+        self.hyperbolic = HyperbolicLogits(embedding.embeddings, num_leaves,
+                                           curvature, temperature)
+        self.last_layer = nn.Linear(
+            self.num_prototypes,
+            self.hyperbolic.node_embeddings.shape[1],
+            bias=False)
+        nn.init.kaiming_normal_(self.last_layer.weight)
+
+    def _logits(self, similarities: Tensor) -> Tuple[Tensor, Dict]:
+        """Hyperbolic logits (Eq. 6, 9) from similarities (B, P).
+
+        Returns the logits (B, K) and ``dict(embedding=h_e)``, the points
+        (B, D) of the ball; both float32.
+        """
+        with torch.autocast(
+                device_type=similarities.device.type, enabled=False):
+            v = self.last_layer(similarities.float())
+            logits, h = self.hyperbolic(v)
+        return logits, dict(embedding=h)
+
+    def _loss_inputs(self, labels: Tensor) -> Dict:
+        return dict(
+            prototype_node=self.prototype_node,
+            prototype_level=self.prototype_level,
+            label_nodes=self.leaf_ancestors[labels],
+            last_layer_weight=self.last_layer.weight,
+            level_names=self.hierarchy.level_names)
+
+    def predict_by_feat(self, cls_scores: Tensor,
+                        data_samples: SampleList) -> SampleList:
+        """Leaf predictions as in ``BaseHead`` plus ``pred_level_scores``.
+
+        Args:
+            cls_scores (Tensor): Leaf logits, shape (B * num_clips, K).
+            data_samples (list[ActionDataSample]): The samples.
+
+        Returns:
+            list[ActionDataSample]: The samples with predictions.
+        """
+        data_samples = super().predict_by_feat(cls_scores, data_samples)
+        return set_level_scores(data_samples, self.leaf_membership,
+                                self.hierarchy, self.average_clips)

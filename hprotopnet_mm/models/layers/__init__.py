@@ -1,0 +1,10 @@
+from .hyperbolic_logits import (HyperbolicLogits, embed_in_ball,
+                                hyperbolic_logits)
+from .prototype_layer import (PrototypeLayer, check_prototype_shape,
+                              log_similarity, patch_squared_distances)
+
+__all__ = [
+    'PrototypeLayer', 'patch_squared_distances', 'log_similarity',
+    'check_prototype_shape', 'HyperbolicLogits', 'embed_in_ball',
+    'hyperbolic_logits'
+]

@@ -1,0 +1,63 @@
+import os.path as osp
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import hprotopnet_mm  # noqa: E402,F401  (compat shim before mmaction.models)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _mmaction_scope():
+    from mmaction.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+
+
+
+@pytest.fixture(scope='session')
+def toy_data(tmp_path_factory):
+    """A small toy dataset (12 leaves, 2 train + 1 val clip each) on disk,
+    with a 32-d embedding of its hierarchy at ``<root>/embedding_d32.pth``
+    (the toy configs' layout)."""
+    from hprotopnet_mm.datasets import make_toy_dataset
+    from hprotopnet_mm.hierarchy import (ClassHierarchy, embed_hierarchy,
+                                         save_embedding)
+    out = tmp_path_factory.mktemp('toy')
+    files = make_toy_dataset(str(out), seed=0, train_per_class=2,
+                             val_per_class=1, ambiguous_per_pair=1)
+    hierarchy = ClassHierarchy.from_files(files.hierarchy, files.label_map)
+    save_embedding(osp.join(files.root, 'embedding_d32.pth'),
+                   embed_hierarchy(hierarchy, dim=32, epochs=100))
+    return files
+
+
+def retarget_toy_config(config, toy, out_dir, max_epochs=1, workers=0):
+    """Write a copy of a toy config that reads the dataset ``toy`` instead of
+    ``data/toy`` and runs ``max_epochs`` epochs with ``workers`` loader
+    workers; returns its path."""
+    from mmengine.config import Config
+
+    def retarget(node):
+        if isinstance(node, str) and node.startswith('data/toy'):
+            return toy.root + node[len('data/toy'):]
+        if isinstance(node, dict):
+            return {k: retarget(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return type(node)(retarget(v) for v in node)
+        return node
+
+    cfg = Config.fromfile(config)
+    cfg = Config(retarget(cfg.to_dict()))
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.default_hooks.logger.interval = 1
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'projection_dataloader'):
+        if cfg.get(key) is not None:
+            cfg[key].num_workers = workers
+            cfg[key].persistent_workers = workers > 0
+    out = osp.join(str(out_dir), osp.basename(config))
+    cfg.dump(out)
+    return out

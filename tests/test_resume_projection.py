@@ -1,0 +1,154 @@
+"""The toy CPG config end to end with tools/train.py (two projections), and
+runs killed (SIGKILL) inside the projection pass or inside the last-layer
+phase, resumed with --resume, that end exactly like the uninterrupted run."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
+                                     save_embedding,
+                                     train_hyperbolic_embedding)
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
+TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
+
+
+@pytest.fixture(scope='module')
+def options(toy_data, tmp_path_factory):
+    """--cfg-options: the test data, a tiny network, 2 epochs (warm-up,
+    joint) with a projection after each."""
+    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
+                                          toy_data.label_map)
+    points = train_hyperbolic_embedding(
+        hierarchy, dim=4, curvature=1.0, epochs=30)
+    embedding_file = str(tmp_path_factory.mktemp('embedding') / 'toy.pth')
+    save_embedding(embedding_file,
+                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
+    values = {
+        'train_dataloader.dataset.ann_file': toy_data.train_list,
+        'train_dataloader.dataset.data_prefix.video': toy_data.video_root,
+        'train_dataloader.batch_size': 8,
+        'train_dataloader.num_workers': 0,
+        'projection_dataloader.dataset.ann_file': toy_data.train_list,
+        'projection_dataloader.dataset.data_prefix.video':
+        toy_data.video_root,
+        'projection_dataloader.num_workers': 0,
+        'model.backbone.base_channels': 8,
+        'model.cls_head.in_channels': 64,
+        'model.cls_head.proto_channels': 16,
+        'model.cls_head.num_prototypes_per_class': 2,
+        'model.cls_head.num_prototypes_per_ancestor': 2,
+        'model.cls_head.hierarchy_file': toy_data.hierarchy,
+        'model.cls_head.label_map_file': toy_data.label_map,
+        'model.cls_head.embedding_file': embedding_file,
+        'train_cfg.max_epochs': 2,
+        'custom_hooks.1.warmup_epochs': 1,
+        'custom_hooks.2.begin': 1,
+        'custom_hooks.2.interval': 1,
+        'custom_hooks.2.last_layer.iters': 3,
+        'default_hooks.logger.interval': 1,
+    }
+    return [f'{k}={v}' for k, v in values.items()]
+
+
+def train(work_dir, options, *extra, kill_at=None):
+    """Run tools/train.py; with ``kill_at``, SIGKILL it as soon as a log
+    line contains that text. Returns the log."""
+    cmd = [
+        sys.executable, TRAIN, CONFIG, '--work-dir', work_dir,
+        '--no-validate', *extra, '--cfg-options', *options
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if kill_at is not None and kill_at in line:
+            proc.kill()
+            break
+    proc.stdout.close()
+    code = proc.wait(timeout=600)
+    log = ''.join(lines)
+    if kill_at is None:
+        assert code == 0, log[-5000:]
+    else:
+        assert code == -9, f'not killed at "{kill_at}":\n' + log[-5000:]
+    return log
+
+
+def last_checkpoint(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return osp.basename(f.read().strip())
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(options, tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp('uninterrupted'))
+    log = train(work_dir, options)
+    return work_dir, log
+
+
+def test_toy_config_trains_through_two_projections(uninterrupted):
+    work_dir, log = uninterrupted
+    for epoch in (1, 2):
+        assert f'Prototype projection after epoch {epoch}: searching 24 ' \
+            'clips' in log
+        assert f'Last-layer phase after epoch {epoch} [3/3]' in log
+        assert osp.isfile(osp.join(work_dir, f'epoch_{epoch}_projected.pth'))
+    assert 'Training phase "warm-up" (epochs 1-1)' in log
+    assert 'Training phase "joint" (epochs 2-2)' in log
+    assert last_checkpoint(work_dir) == 'epoch_2.pth'
+    final = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=True)
+    sources = final['state_dict']['cls_head._extra_state'][
+        'prototype_sources']
+    assert sources['epoch'] == 2
+    assert all(r is not None for r in sources['prototypes'])
+    assert final['prototype_projection'] == dict(pending=None)
+
+
+@pytest.mark.parametrize(
+    'kill_at, checkpoint, step',
+    [('Prototype projection after epoch 1', 'epoch_1_before_projection.pth',
+      'projection'),
+     ('Last-layer phase after epoch 1: 3 iterations',
+      'epoch_1_projected.pth', 'last-layer')])
+def test_resume_after_kill_gives_uninterrupted_result(
+        uninterrupted, options, tmp_path, kill_at, checkpoint, step):
+    reference_dir, _ = uninterrupted
+    work_dir = str(tmp_path / 'work')
+    train(work_dir, options, kill_at=kill_at)
+    # killed inside the step: its checkpoint is the latest, the next one
+    # was never written
+    assert last_checkpoint(work_dir) == checkpoint
+    assert not osp.exists(osp.join(work_dir, 'epoch_1.pth'))
+    if step == 'projection':
+        assert not osp.exists(osp.join(work_dir, 'epoch_1_projected.pth'))
+
+    log = train(work_dir, options, '--resume')
+    assert 'resumed epoch: 1, iter: 3' in log
+    assert f'Resuming the interrupted {step} step after epoch 1' in log
+    assert 'Epoch(train) [1]' not in log
+    assert 'Last-layer phase after epoch 1 [3/3]' in log
+
+    reference = torch.load(
+        osp.join(reference_dir, 'epoch_2.pth'), weights_only=True)
+    resumed = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=True)
+    key = 'cls_head.prototype_layer.prototype_vectors'
+    assert torch.equal(resumed['state_dict'][key],
+                       reference['state_dict'][key])
+    assert resumed['state_dict']['cls_head._extra_state'] == \
+        reference['state_dict']['cls_head._extra_state']
+    # the whole run continued bit for bit (EpochSeedHook)
+    for name, value in reference['state_dict'].items():
+        if torch.is_tensor(value):
+            assert torch.equal(resumed['state_dict'][name], value), name

@@ -1,0 +1,243 @@
+"""Training phases on real toy clips with MMEngine's Runner: warm-up
+(backbone frozen), joint (all train, per-group learning rates), and the
+last-layer phase after a projection (only the last layer changes)."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import RUNNERS
+from torch import nn
+
+import hprotopnet_mm  # noqa: F401
+import hprotopnet_mm.engine.hooks  # noqa: F401
+import hprotopnet_mm.evaluation  # noqa: F401
+import hprotopnet_mm.models  # noqa: F401
+from conftest import REPO_ROOT
+from hprotopnet_mm.engine.hooks import (PrototypeProjectionHook,
+                                        TrainingPhaseHook)
+from hprotopnet_mm.engine.hooks.training_phase_hook import \
+    check_freezing_allowed
+from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
+                                     save_embedding,
+                                     train_hyperbolic_embedding)
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
+
+
+@pytest.fixture(scope='module')
+def embedding_file(toy_data, tmp_path_factory):
+    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
+                                          toy_data.label_map)
+    points = train_hyperbolic_embedding(
+        hierarchy, dim=4, curvature=1.0, epochs=30)
+    path = str(tmp_path_factory.mktemp('embedding') / 'toy_d4.pth')
+    save_embedding(path,
+                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
+    return path
+
+
+def build_runner(toy, embedding_file, work_dir, **options):
+    """A Runner of the toy CPG config on the test data, tiny network."""
+    cfg = Config.fromfile(CONFIG)
+    data = dict(
+        ann_file=toy.train_list, data_prefix=dict(video=toy.video_root))
+    cfg.merge_from_dict({
+        'work_dir': work_dir,
+        'train_dataloader.dataset': data,
+        'train_dataloader.batch_size': 8,
+        'train_dataloader.num_workers': 0,
+        'projection_dataloader.dataset': data,
+        'projection_dataloader.num_workers': 0,
+        'model.backbone.base_channels': 8,
+        'model.cls_head.in_channels': 64,
+        'model.cls_head.proto_channels': 16,
+        'model.cls_head.num_prototypes_per_class': 2,
+        'model.cls_head.num_prototypes_per_ancestor': 2,
+        'model.cls_head.hierarchy_file': toy.hierarchy,
+        'model.cls_head.label_map_file': toy.label_map,
+        'model.cls_head.embedding_file': embedding_file,
+        'val_cfg': None,
+        'val_dataloader': None,
+        'val_evaluator': None,
+        'default_hooks.logger.interval': 1,
+        **options
+    })
+    return RUNNERS.build(cfg)
+
+
+class EpochStates(Hook):
+    """Keeps a copy of the model's state after every training epoch."""
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.states = []
+        self.optimizer_states = []
+
+    def before_train(self, runner):
+        self.states.append(clone_state(runner.model))
+
+    def after_train_epoch(self, runner):
+        self.states.append(clone_state(runner.model))
+        self.optimizer_states.append(
+            set(runner.optim_wrapper.optimizer.state.keys()))
+
+
+def clone_state(model):
+    return {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items() if torch.is_tensor(v)
+    }
+
+
+def changed(before, after, prefix):
+    """Names under ``prefix`` whose tensors differ (bitwise)."""
+    return {
+        k
+        for k in before
+        if k.startswith(prefix) and torch.is_tensor(before[k])
+        and not torch.equal(before[k], after[k])
+    }
+
+
+def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
+    """Epoch 1 (warm-up) leaves every backbone parameter bit-identical and
+    gives it no optimizer state; epoch 2 (joint) trains it. The phases are
+    logged and every group has its configured learning rate."""
+    runner = build_runner(
+        toy_data, embedding_file, str(tmp_path), **{
+            'train_cfg.max_epochs': 2,
+            'custom_hooks.1.warmup_epochs': 1,
+            'custom_hooks.2.begin': 10,
+            'custom_hooks.2.at_end': False,
+        })
+    recorder = EpochStates()
+    runner.register_hook(recorder)
+    runner.train()
+    start, warm, joint = recorder.states
+    params = dict(runner.model.named_parameters())
+    backbone = {k for k in params if k.startswith('backbone.')}
+
+    assert changed(start, warm, 'backbone.') <= {
+        k for k in start if 'running' in k or 'num_batches' in k
+    }  # normalisation statistics still update (ProtoPNet), weights do not
+    for prefix in ('cls_head.add_on_layers.', 'cls_head.prototype_layer.',
+                   'cls_head.last_layer.'):
+        assert changed(start, warm, prefix), prefix
+    assert not {id(params[k]) for k in backbone} & {
+        id(p) for p in recorder.optimizer_states[0]}
+    assert changed(warm, joint, 'backbone.') >= backbone
+    assert changed(warm, joint, 'cls_head.prototype_layer.')
+
+    log = open(glob.glob(osp.join(runner.log_dir, '*.log'))[0]).read()
+    assert 'Training phase "warm-up" (epochs 1-1): backbone: frozen, ' \
+        'cls_head.add_on_layers: trainable' in log
+    assert 'Training phase "joint" (epochs 2-2): backbone: trainable' in log
+    # every parameter trains again after training
+    assert all(p.requires_grad for k, p in params.items()
+               if not k.startswith('cls_head.hyperbolic'))
+
+    lrs = {}
+    for group in runner.optim_wrapper.optimizer.param_groups:
+        for p in group['params']:
+            lrs[id(p)] = (group['lr'], group['weight_decay'])
+    assert lrs[id(params['backbone.conv1.conv.weight'])] == pytest.approx(
+        (1e-3, 1e-4))
+    assert lrs[id(params['cls_head.add_on_layers.0.weight'])] == \
+        pytest.approx((3e-3, 1e-4))
+    assert lrs[id(params['cls_head.prototype_layer.prototype_vectors'])] == \
+        pytest.approx((3e-3, 0))
+    assert lrs[id(params['cls_head.last_layer.weight'])] == pytest.approx(
+        (1e-3, 0))
+
+
+def test_last_layer_phase_changes_only_the_last_layer(toy_data,
+                                                      embedding_file,
+                                                      tmp_path):
+    """Between the checkpoint written right after the projection and the
+    end of the last-layer phase, only cls_head.last_layer.weight changes:
+    every other parameter and buffer (normalisation statistics included)
+    is bit-identical, and modes and requires_grad are restored."""
+    runner = build_runner(
+        toy_data, embedding_file, str(tmp_path), **{
+            'train_cfg.max_epochs': 1,
+            'custom_hooks.1.warmup_epochs': 0,
+            'custom_hooks.2.last_layer': dict(iters=4),
+        })
+    runner.train()
+    projected = torch.load(
+        osp.join(runner.work_dir, 'epoch_1_projected.pth'),
+        weights_only=True)
+    assert projected['prototype_projection'] == dict(
+        pending=dict(stage='last_layer', epoch=1))
+    before = projected['state_dict']
+    after = runner.model.state_dict()
+    assert set(before) == set(after)
+    differ = {
+        k
+        for k in before
+        if torch.is_tensor(before[k]) and not torch.equal(before[k], after[k])
+    }
+    assert differ == {'cls_head.last_layer.weight'}
+    assert before['cls_head._extra_state'] == after['cls_head._extra_state']
+    log = open(glob.glob(osp.join(runner.log_dir, '*.log'))[0]).read()
+    assert 'Last-layer phase after epoch 1: 4 iterations' in log
+    assert 'Last-layer phase after epoch 1 [4/4] loss:' in log
+    assert runner.model.training
+    assert all(m.training for m in runner.model.modules())
+    assert all(p.requires_grad for k, p in runner.model.named_parameters()
+               if not k.startswith('cls_head.hyperbolic'))
+
+
+def test_hook_arguments_are_checked():
+    with pytest.raises(ValueError, match='exactly one of "iters" and'):
+        PrototypeProjectionHook(interval=1, last_layer=dict(iters=2, epochs=1))
+    with pytest.raises(ValueError, match='unknown last_layer keys'):
+        PrototypeProjectionHook(interval=1, last_layer=dict(iters=2, lr=1))
+    with pytest.raises(ValueError, match='prune must be'):
+        PrototypeProjectionHook(interval=1, prune=dict(k=2, min_own=3))
+    with pytest.raises(ValueError, match='interval must be an int >= 1'):
+        PrototypeProjectionHook(interval=0)
+    with pytest.raises(ValueError, match='warmup_epochs'):
+        TrainingPhaseHook(warmup_epochs=-1)
+    hook = PrototypeProjectionHook(interval=3, begin=4, at_end=True)
+    assert [n for n in range(1, 13) if hook.is_projection_epoch(n, 12)] == \
+        [4, 7, 10, 12]
+
+
+def test_unknown_module_prefix_is_refused(toy_data, embedding_file,
+                                          tmp_path):
+    runner = build_runner(
+        toy_data, embedding_file, str(tmp_path), **{
+            'custom_hooks.1.warmup_trainable': ['cls_head.add_on'],
+        })
+    with pytest.raises(ValueError, match="names 'cls_head.add_on'"):
+        runner.train()
+
+
+def test_ddp_needs_find_unused_parameters(tmp_path):
+    """Freezing parameters under DistributedDataParallel needs
+    find_unused_parameters=True; the hooks say so before training."""
+
+    class FakeRunner:
+        pass
+
+    torch_dist.init_process_group(
+        'gloo',
+        init_method=f'file://{tmp_path / "store"}',
+        rank=0,
+        world_size=1)
+    try:
+        runner = FakeRunner()
+        runner.model = nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+        with pytest.raises(ValueError, match='find_unused_parameters=True'):
+            check_freezing_allowed(runner, 'TrainingPhaseHook')
+        runner.model = nn.parallel.DistributedDataParallel(
+            nn.Linear(2, 2), find_unused_parameters=True)
+        check_freezing_allowed(runner, 'TrainingPhaseHook')
+    finally:
+        torch_dist.destroy_process_group()
