@@ -111,8 +111,9 @@ def test_two_processes_equal_one(toy_data, embedding_file, tmp_path):
         join=True)
 
     one = torch.load(single, weights_only=True)
-    ranks = [torch.load(out_pattern.format(r), weights_only=True)
-             for r in range(2)]
+    ranks = [
+        torch.load(out_pattern.format(r), weights_only=True) for r in range(2)
+    ]
     # each process searched its own half of the 24 clips
     assert sorted(ranks[0]['shard'] + ranks[1]['shard']) == list(range(24))
     assert len(ranks[0]['shard']) == 12
@@ -126,8 +127,7 @@ def test_two_processes_equal_one(toy_data, embedding_file, tmp_path):
         winners & set(ranks[1]['shard'])
 
 
-def test_torchrun_training_with_projection(toy_data, embedding_file,
-                                           tmp_path):
+def test_torchrun_training_with_projection(toy_data, embedding_file, tmp_path):
     """Two gloo processes under torchrun train a warm-up and a joint epoch
     (DDP with frozen parameters), project and run the last-layer phase;
     the provenance in the final checkpoint reproduces every prototype."""
@@ -141,8 +141,8 @@ def test_torchrun_training_with_projection(toy_data, embedding_file,
         'default_hooks.logger.interval': 1,
     })
     cmd = [
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-        '2', '--master_port',
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+        '--master_port',
         str(29500 + os.getpid() % 1000),
         osp.join(REPO_ROOT, 'tools', 'train.py'), CONFIG, '--launcher',
         'pytorch', '--work-dir', work_dir, '--no-validate', '--cfg-options',

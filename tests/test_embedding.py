@@ -300,11 +300,13 @@ def test_tool_ucf101_dim2_with_plot(tmp_path, capsys):
 
 
 def test_tool_ucf101_dim300(tmp_path, capsys):
-    load_tool().main(ucf_args(tmp_path, 300))
+    # 120 of the default 200 epochs keep the test short; the shipped file
+    # (default settings) is checked in test_shipped_embeddings
+    load_tool().main(ucf_args(tmp_path, 300, '--epochs', '120'))
     assert 'MAP: 1.0000' in capsys.readouterr().out
     emb = check_ucf_file(str(tmp_path / 'ucf_d300.pth'), 300)
     quality = emb.meta['quality']
-    assert quality['hop_spearman'] >= 0.95 * quality['hop_spearman_max']
+    assert quality['hop_spearman'] >= 0.9 * quality['hop_spearman_max']
     assert quality['tied_leaf_pairs'] == 0
     assert emb.meta['hierarchy_file'] == 'ucf101_hierarchy.csv'
     assert emb.embeddings.dtype == torch.float32
@@ -321,9 +323,14 @@ def test_shipped_embeddings(name, num_nodes):
     emb.check_matches(hierarchy, path)
     assert emb.embeddings.shape == (num_nodes, 300)
     assert emb.meta['settings']['dim'] == 300
-    assert emb.meta['quality']['parent_map'] == 1.0
+    quality = emb.meta['quality']
+    assert quality['parent_map'] == quality['parent_mean_rank'] == 1.0
+    assert quality['hop_spearman'] >= 0.95 * quality['hop_spearman_max']
+    assert quality['tied_leaf_pairs'] == 0
+    norms = quality['mean_norm_per_level']
+    assert norms['leaf'] > norms['parent'] > norms['grandparent']
     assert embedding_quality(hierarchy, emb.embeddings,
-                             emb.curvature) == emb.meta['quality']
+                             emb.curvature) == quality
     # the archive inside does not carry the file's name
     assert all(
         n.startswith('archive/') for n in zipfile.ZipFile(path).namelist())

@@ -126,8 +126,11 @@ def test_runner_projection_gives_training_patches(toy_data, embedding_file,
 
     # pruning: columns of pruned prototypes are zero, the others are not,
     # and the pruned set is what the k nearest clips say
-    _, _, labels = nearest_clips(model, runner.build_dataloader(
-        cfg.projection_dataloader), k=3, progress=False)
+    _, _, labels = nearest_clips(
+        model,
+        runner.build_dataloader(cfg.projection_dataloader),
+        k=3,
+        progress=False)
     expected = prune_decision(labels, projection_candidates(head), 2)
     assert sources['pruned'] == expected.nonzero().flatten().tolist()
     weight = head.last_layer.weight
@@ -170,8 +173,8 @@ def brute_force_nearest(model, dataset, candidates):
     return best
 
 
-@pytest.mark.parametrize('head_type', ['HierarchicalProtoHead',
-                                       'ProtoPNetHead'])
+@pytest.mark.parametrize('head_type',
+                         ['HierarchicalProtoHead', 'ProtoPNetHead'])
 def test_search_is_exact_nearest_candidate(toy_data, embedding_file, tmp_path,
                                            head_type):
     """The streaming search equals a brute-force search over all candidate
@@ -192,9 +195,9 @@ def test_search_is_exact_nearest_candidate(toy_data, embedding_file, tmp_path,
     head = model.cls_head
     candidates = projection_candidates(head)
     if head_type == 'ProtoPNetHead':
-        assert torch.equal(candidates,
-                           torch.eye(12, dtype=torch.bool).repeat_interleave(
-                               2, dim=0))
+        assert torch.equal(
+            candidates,
+            torch.eye(12, dtype=torch.bool).repeat_interleave(2, dim=0))
     else:
         # a prototype of node k takes clips of k or of the leaves under k
         assert torch.equal(candidates,
@@ -246,8 +249,10 @@ def test_prototypes_without_candidates_are_reported(toy_data, embedding_file,
     # their 2 + 2 prototypes nor for the parent's 2
     parent = head.hierarchy.parent[0].item()
     assert head.hierarchy.leaves_under(parent) == [0, 1]
-    missing = [p for p in range(head.num_prototypes)
-               if int(head.prototype_node[p]) in (0, 1, parent)]
+    missing = [
+        p for p in range(head.num_prototypes)
+        if int(head.prototype_node[p]) in (0, 1, parent)
+    ]
     assert result.missing == missing
     apply_projection(head, result, epoch=3)
     records = head.prototype_sources['prototypes']
@@ -280,8 +285,8 @@ def test_visiting_order_does_not_matter(toy_data, embedding_file, tmp_path):
         type='DefaultSampler', shuffle=True)
     shuffled_loader = Runner.build_dataloader(
         cfg.projection_dataloader, seed=0)
-    assert [i for b in shuffled_loader.batch_sampler for i in b] != list(
-        range(24))
+    assert [i for b in shuffled_loader.batch_sampler
+            for i in b] != list(range(24))
     shuffled = project_prototypes(model, shuffled_loader, progress=False)
     assert torch.equal(ordered.patches, shuffled.patches)
     assert ordered.records == shuffled.records

@@ -98,8 +98,7 @@ def changed(before, after, prefix):
     """Names under ``prefix`` whose tensors differ (bitwise)."""
     return {
         k
-        for k in before
-        if k.startswith(prefix) and torch.is_tensor(before[k])
+        for k in before if k.startswith(prefix) and torch.is_tensor(before[k])
         and not torch.equal(before[k], after[k])
     }
 
@@ -123,13 +122,16 @@ def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
     backbone = {k for k in params if k.startswith('backbone.')}
 
     assert changed(start, warm, 'backbone.') <= {
-        k for k in start if 'running' in k or 'num_batches' in k
+        k
+        for k in start if 'running' in k or 'num_batches' in k
     }  # normalisation statistics still update (ProtoPNet), weights do not
     for prefix in ('cls_head.add_on_layers.', 'cls_head.prototype_layer.',
                    'cls_head.last_layer.'):
         assert changed(start, warm, prefix), prefix
-    assert not {id(params[k]) for k in backbone} & {
-        id(p) for p in recorder.optimizer_states[0]}
+    assert not {id(params[k])
+                for k in backbone
+                } & {id(p)
+                     for p in recorder.optimizer_states[0]}
     assert changed(warm, joint, 'backbone.') >= backbone
     assert changed(warm, joint, 'cls_head.prototype_layer.')
 
@@ -155,8 +157,7 @@ def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
         (1e-3, 0))
 
 
-def test_last_layer_phase_changes_only_the_last_layer(toy_data,
-                                                      embedding_file,
+def test_last_layer_phase_changes_only_the_last_layer(toy_data, embedding_file,
                                                       tmp_path):
     """Between the checkpoint written right after the projection and the
     end of the last-layer phase, only cls_head.last_layer.weight changes:
@@ -170,8 +171,7 @@ def test_last_layer_phase_changes_only_the_last_layer(toy_data,
         })
     runner.train()
     projected = torch.load(
-        osp.join(runner.work_dir, 'epoch_1_projected.pth'),
-        weights_only=True)
+        osp.join(runner.work_dir, 'epoch_1_projected.pth'), weights_only=True)
     assert projected['prototype_projection'] == dict(
         pending=dict(stage='last_layer', epoch=1))
     before = projected['state_dict']
@@ -209,8 +209,7 @@ def test_hook_arguments_are_checked():
         [4, 7, 10, 12]
 
 
-def test_unknown_module_prefix_is_refused(toy_data, embedding_file,
-                                          tmp_path):
+def test_unknown_module_prefix_is_refused(toy_data, embedding_file, tmp_path):
     runner = build_runner(
         toy_data, embedding_file, str(tmp_path), **{
             'custom_hooks.1.warmup_trainable': ['cls_head.add_on'],

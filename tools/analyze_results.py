@@ -4,7 +4,8 @@
         --label-map LABELS.txt [--topk 1 5] [--hop-map-k 1 5 10]
         [--score-type logits] [--video-key filename] [--out METRICS.json]
         [--confusion CONFUSION.png] [--confusion-mode video_vote]
-        [--confusion-level parent]
+        [--confusion-level parent] [--abstain-sweep SWEEP.png]
+        [--abstain-thresholds 0 0.1 ... 1]
 
 ``RESULTS.pkl`` is the file written by ``tools/test.py --dump`` (MMEngine's
 ``DumpResults``): a pickle of a list of data-sample dicts holding
@@ -21,8 +22,17 @@ columns the predicted parent, each cell annotated with its count and
 coloured by its share of the row, so one sees where the mistakes land in the
 tree. Nodes are ordered by their ancestors, lines separate the groups of
 nodes that share an ancestor one level up.
+
+``--abstain-sweep`` evaluates the abstaining prediction
+(``hprotopnet_mm.explain.abstain``) on every video (its clip probabilities
+averaged): for each threshold the most specific node whose probability
+reaches it. It prints coverage (share answered at the leaf level) against
+hierarchical correctness (share answered with the true leaf or an ancestor)
+as a table, saves the curve as a PNG and the numbers next to it as JSON
+(``SWEEP.json``).
 """
 import argparse
+import json
 import os.path as osp
 import pickle
 from typing import List, Optional, Sequence, Tuple
@@ -34,7 +44,9 @@ from hprotopnet_mm.evaluation import (HierarchicalAccuracy, dump_metrics_json,
                                       group_by_video, prediction_record,
                                       rank_predictions)
 from hprotopnet_mm.evaluation.metrics.hierarchical_accuracy import (
-    PREDICTION_MODES, SCORE_TYPES)
+    PREDICTION_MODES, SCORE_TYPES, average_probabilities, clip_probabilities)
+from hprotopnet_mm.explain.abstain import (abstain_sweep, format_sweep_table,
+                                           plot_abstain_sweep)
 from hprotopnet_mm.hierarchy import ClassHierarchy
 
 
@@ -82,6 +94,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=None,
         help='hierarchy level of the confusion matrix (default: the level '
         'above the leaves)')
+    parser.add_argument(
+        '--abstain-sweep',
+        metavar='PNG',
+        help='save the coverage / hierarchical-correctness curve of the '
+        'abstaining prediction (numbers in the same name with .json)')
+    parser.add_argument(
+        '--abstain-thresholds',
+        type=float,
+        nargs='+',
+        default=None,
+        help='min_confidence values of the sweep (default 0, 0.05, ..., 1)')
     return parser.parse_args(argv)
 
 
@@ -222,6 +245,49 @@ def _level_index(hierarchy: ClassHierarchy, level: Optional[str]) -> int:
     return hierarchy.level_names.index(level)
 
 
+def video_probabilities(records: Sequence[dict],
+                        score_type: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean clip probabilities (V, C) and labels (V,) of every video."""
+    clip_scores, labels, _ = group_by_video(records)
+    counts = np.array([s.shape[0] for s in clip_scores], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    probs = clip_probabilities(np.concatenate(clip_scores), score_type)
+    return average_probabilities(probs, starts), labels
+
+
+def _json_list(value: np.ndarray) -> list:
+    """An array as nested lists, NaN as None (JSON null)."""
+    if value.dtype.kind != 'f':
+        return value.tolist()
+    return np.where(np.isnan(value), None, value).tolist()
+
+
+def run_abstain_sweep(records: Sequence[dict], hierarchy: ClassHierarchy,
+                      score_type: str, thresholds: Optional[Sequence[float]],
+                      path: str) -> dict:
+    """Sweep the abstaining prediction; print the table, save PNG and JSON.
+
+    Returns:
+        dict: The sweep as lists (also written to ``<path stem>.json``).
+    """
+    probs, labels = video_probabilities(records, score_type)
+    sweep = abstain_sweep(probs, labels, hierarchy, thresholds)
+    print(format_sweep_table(sweep, hierarchy.level_names))
+    plot_abstain_sweep(
+        sweep,
+        path,
+        title=f'Abstaining prediction, {len(labels)} videos',
+        level_names=hierarchy.level_names)
+    result = {key: _json_list(value) for key, value in sweep.items()}
+    result['level_names'] = list(hierarchy.level_names) + ['root']
+    result['num_videos'] = int(len(labels))
+    out = osp.splitext(path)[0] + '.json'
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=1)
+    print(f'abstain sweep written to {path} and {out}')
+    return result
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     hierarchy = ClassHierarchy.from_files(args.hierarchy, args.label_map)
@@ -258,6 +324,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             f'{args.confusion_mode}: true vs predicted {level_name} '
             f'({level_name} accuracy {accuracy:.4f})', args.confusion, groups)
         print(f'confusion matrix written to {args.confusion}')
+    if args.abstain_sweep:
+        run_abstain_sweep(records, hierarchy, args.score_type,
+                          args.abstain_thresholds, args.abstain_sweep)
     return metrics
 
 

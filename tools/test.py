@@ -18,6 +18,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
+from hprotopnet_mm.datasets import AnnotationError  # noqa: E402
 from hprotopnet_mm.compat.cpu_distributed import init_cpu_distributed  # noqa: E402
 from hprotopnet_mm.engine.preflight import (MissingPathError,  # noqa: E402
                                             check_config_paths)
@@ -134,5 +135,5 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except MissingPathError as err:
+    except (MissingPathError, AnnotationError) as err:
         sys.exit(f'{osp.basename(__file__)}: error: {err}')

@@ -1,12 +1,15 @@
 # Runtime shared by every config of the project: MMAction2's defaults, the
-# plugin loaded through custom_imports, and the project's Runner (trusted
-# resume, atomic checkpoints).
+# plugin loaded through custom_imports, and the project's Runner (weights-only
+# checkpoints written atomically, robust auto-resume).
 _base_ = ['mmaction::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['hprotopnet_mm'], allow_failed_imports=False)
 runner_type = 'HProtoRunner'
 
+# FiniteLossHook stops a run whose loss turns NaN or infinite, naming the
+# iteration; it sits in default_hooks so configs that set custom_hooks keep it.
 default_hooks = dict(
+    finite_loss=dict(type='FiniteLossHook'),
     logger=dict(type='LoggerHook', interval=10, ignore_last=False),
     checkpoint=dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best=None))

@@ -2,21 +2,15 @@
 # prototypes for every leaf and every ancestor node) on the toy dataset:
 # slim R3D-18 (base_channels=16, 128 output channels) trained from scratch,
 # hyperbolic class embeddings, the phased schedule with two projections.
-# Runs on CPU in a few minutes:
+# Runs on CPU in minutes:
 #   python tools/make_toy_dataset.py --out data/toy
-#   python tools/embed_hierarchy.py ...   (writes data/toy/embedding_d32.pth)
+#   python tools/embed_hierarchy.py data/toy/hierarchy.csv \
+#       data/toy/label_map.txt --dim 32 --out data/toy/embedding_d32.pth
 #   python tools/train.py configs/toy/hproto_cpg_r3d18_toy.py
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18.py',
     '../_base_/datasets/toy.py', '../_base_/schedules/hproto_toy.py'
 ]
-
-custom_imports = dict(
-    imports=[
-        'hprotopnet_mm', 'hprotopnet_mm.models', 'hprotopnet_mm.evaluation',
-        'hprotopnet_mm.engine.hooks'
-    ],
-    allow_failed_imports=False)
 
 model = dict(
     backbone=dict(base_channels=16),
@@ -36,7 +30,7 @@ model = dict(
             cluster_coefs=(0.8, 0.5, 0.3),
             separation_coefs=(0.08, 0.11, 0.13),
             l1_coef=1e-4),
-        average_clips='prob'))
+        average_clips=None))
 
 # Workers restart (and reseed) every epoch, so that a resumed run draws the
 # same augmentation as an uninterrupted one.

@@ -19,11 +19,37 @@ import os.path as osp
 import pickle
 
 import torch
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
+                                        load_from_local)
 
 
 class UntrustedCheckpointError(RuntimeError):
     """A checkpoint needs full unpickling but was not marked as trusted."""
+
+
+def refusal(filename: str, err: Exception) -> UntrustedCheckpointError:
+    """The error for a file that weights-only loading cannot read."""
+    return UntrustedCheckpointError(
+        f'refused to load {filename}: it contains pickled Python objects '
+        'that weights-only loading does not allow, and unpickling them '
+        'could run code. Weights from elsewhere (load_from, Pretrained '
+        'init_cfg) are always loaded weights-only. If you trust the file, '
+        'convert it once with tools/convert_checkpoint.py, which keeps '
+        f'only its state_dict. ({err.__class__.__name__}: '
+        f'{str(err).splitlines()[0]})')
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def _load_local_weights_only(filename, map_location):
+    """MMEngine's loader for local paths, with a refusal that names the file.
+
+    Registered for every MMEngine checkpoint load, so ``Pretrained``
+    ``init_cfg`` and ``load_checkpoint`` name the refused file too.
+    """
+    try:
+        return load_from_local(filename, map_location)
+    except pickle.UnpicklingError as err:
+        raise refusal(filename, err) from err
 
 
 def load_trusted_checkpoint(filename: str, map_location='cpu') -> dict:
@@ -47,12 +73,5 @@ def load_untrusted_checkpoint(filename: str, map_location='cpu') -> dict:
     """
     try:
         return _load_checkpoint(filename, map_location=map_location)
-    except pickle.UnpicklingError as err:
-        raise UntrustedCheckpointError(
-            f'refused to load {filename}: it contains pickled Python objects '
-            'that weights-only loading does not allow, and unpickling them '
-            'could run code. Weights from elsewhere (load_from, Pretrained '
-            'init_cfg) are always loaded weights-only. If you trust the file, '
-            'convert it once with tools/convert_checkpoint.py, which keeps '
-            f'only its state_dict. ({err.__class__.__name__}: '
-            f'{str(err).splitlines()[0]})') from err
+    except pickle.UnpicklingError as err:  # remote schemes
+        raise refusal(filename, err) from err

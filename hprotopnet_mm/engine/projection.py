@@ -13,9 +13,10 @@ of the dataset. Results are deterministic:
   its feature map does not depend on the clips that share its batch, nor on
   the batch size or the number of processes. The explanation code, which
   decodes one training clip again, gets exactly the same feature map.
-* Ties are broken by (distance, dataset index, view, cell): the earliest
-  clip in dataset order, then its first view, then the first cell in
-  (t, h, w) order.
+* Ties are broken by (distance, dataset index, view, cell): the clip with
+  the lowest dataset index, then its first view, then the first cell in
+  (t, h, w) order. The order in which the dataloader visits the clips does
+  not matter, as long as it is the same on every pass.
 * In a distributed run every process searches its shard of the dataloader;
   the shard winners are merged with the same order (tensors go through
   ``torch.distributed`` collectives on the model's device, gloo or nccl), so
@@ -124,8 +125,10 @@ def lexicographic_less(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
     Returns:
         Tensor: Bool, True where ``a`` comes strictly before ``b``.
     """
-    less = torch.zeros(torch.broadcast_shapes(a[0].shape, b[0].shape),
-                       dtype=torch.bool, device=a[0].device)
+    less = torch.zeros(
+        torch.broadcast_shapes(a[0].shape, b[0].shape),
+        dtype=torch.bool,
+        device=a[0].device)
     equal = torch.ones_like(less)
     for x, y in zip(a, b):
         less = less | (equal & (x < y))
@@ -148,8 +151,9 @@ def patches_at(z: Tensor, cells: Tensor, prototype_shape: Sequence[int],
     """
     t, h, w = prototype_shape
     windows = z.unfold(1, t, 1).unfold(2, h, 1).unfold(3, w, 1)
-    ct, ch, cw = (torch.as_tensor(c, device=z.device)
-                  for c in np.unravel_index(cells.cpu().numpy(), tuple(grid)))
+    ct, ch, cw = (
+        torch.as_tensor(c, device=z.device)
+        for c in np.unravel_index(cells.cpu().numpy(), tuple(grid)))
     return windows[:, ct, ch, cw].permute(1, 0, 2, 3, 4).contiguous()
 
 
@@ -182,7 +186,8 @@ def fixed_batch_indices(dataloader) -> List[List[int]]:
     return first
 
 
-def clip_feature_maps(model: nn.Module, data_batch: dict,
+def clip_feature_maps(model: nn.Module,
+                      data_batch: dict,
                       clips_per_forward: int = 1) -> Tuple[Tensor, int, list]:
     """Feature maps ``z`` of every clip (view) of a batch, in eval mode.
 
@@ -323,10 +328,10 @@ class NearestPatchSearch:
                                         device=device)
         self.view = torch.zeros_like(self.dataset_index)
         self.cell = torch.zeros_like(self.dataset_index)
-        self.patch = torch.zeros((num_prototypes, channels) +
-                                 self.prototype_shape,
-                                 dtype=dtype,
-                                 device=device)
+        self.patch = torch.zeros(
+            (num_prototypes, channels) + self.prototype_shape,
+            dtype=dtype,
+            device=device)
         self.records: List[Optional[Dict]] = [None] * num_prototypes
 
     @property
@@ -390,15 +395,15 @@ class NearestPatchSearch:
         if world_size == 1:
             return
         keys = [
-            dist.all_gather(k) for k in (self.distance, self.dataset_index,
-                                         self.view, self.cell)
+            dist.all_gather(k)
+            for k in (self.distance, self.dataset_index, self.view, self.cell)
         ]
         best = [k[0] for k in keys]
         winner = torch.zeros_like(self.dataset_index)
         for rank in range(1, world_size):
             other = [k[rank] for k in keys]
-            better = (other[1] >= 0) & ((best[1] < 0) | lexicographic_less(
-                other, best))
+            better = (other[1] >= 0) & (
+                (best[1] < 0) | lexicographic_less(other, best))
             best = [torch.where(better, o, b) for o, b in zip(other, best)]
             winner[better] = rank
         mine = (winner == dist.get_rank()).view((-1, ) + (1, ) *
@@ -577,14 +582,15 @@ def nearest_clips(model: nn.Module,
             distance, _ = nearest_cells(head.distance_maps(z[None])[0])
             column = [
                 distance,
-                torch.full_like(distance, source['dataset_index'],
-                                dtype=torch.long),
+                torch.full_like(
+                    distance, source['dataset_index'], dtype=torch.long),
                 torch.full_like(distance, view, dtype=torch.long),
                 torch.full_like(distance, source['label'], dtype=torch.long)
             ]
-            keys = _smallest_k(
-                [torch.cat([key, c[:, None]], 1)
-                 for key, c in zip(keys, column)], k)
+            keys = _smallest_k([
+                torch.cat([key, c[:, None]], 1)
+                for key, c in zip(keys, column)
+            ], k)
     if dist.get_world_size() > 1:
         keys = _smallest_k(
             [torch.cat(dist.all_gather(key), dim=1) for key in keys], k)
@@ -602,8 +608,8 @@ def _smallest_k(keys: List[Tensor], k: int) -> List[Tensor]:
     Returns:
         list[Tensor]: The same keys, each (P, k), sorted.
     """
-    order = torch.arange(keys[0].shape[1], device=keys[0].device).expand_as(
-        keys[0])
+    order = torch.arange(
+        keys[0].shape[1], device=keys[0].device).expand_as(keys[0])
     for key in (keys[2], keys[1], keys[0]):  # least significant first
         _, rank = torch.sort(key.gather(1, order), dim=1, stable=True)
         order = order.gather(1, rank)
@@ -659,6 +665,7 @@ def log_missing(head: nn.Module, result: ProjectionResult, logger) -> None:
         print_log(
             f'{len(missing)} prototype(s) had no candidate clip (no clip '
             'of their node or a node under it in the projection data) and '
-            f'keep their previous values: {describe_prototypes(head, missing)}',
+            'keep their previous values: '
+            f'{describe_prototypes(head, missing)}',
             logger=logger,
             level=logging.WARNING)

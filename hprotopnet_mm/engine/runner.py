@@ -6,13 +6,19 @@ project's tools build the runner before any default scope is set.
 Configs select it with ``runner_type = 'HProtoRunner'``; MMAction2's own
 ``tools/train.py`` honours that key too.
 """
+import glob
 import os
 import os.path as osp
+import zipfile
+from typing import Optional
 
+import torch
+from mmengine.dist import broadcast
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.runner.checkpoint import (_load_checkpoint_to_model,
+                                        find_latest_checkpoint)
 
 from .checkpoint_format import from_plain, to_plain
 from .checkpoint_trust import (UntrustedCheckpointError, load_trusted_checkpoint,
@@ -36,6 +42,15 @@ class HProtoRunner(Runner):
     """
 
     _resuming_from = None
+
+    def load_or_resume(self) -> None:
+        if self._resume and self._load_from is None and not self._has_loaded:
+            # auto resume: pick the file here, robust to a broken
+            # last_checkpoint; None (no last_checkpoint) starts anew
+            self._load_from = resumable_checkpoint(self.work_dir,
+                                                   self.logger)
+            self._resume = self._load_from is not None
+        super().load_or_resume()
 
     def resume(self, filename, *args, **kwargs):
         self._resuming_from = filename
@@ -66,6 +81,17 @@ class HProtoRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
+    def _init_model_weights(self):
+        # As MMEngine's, but broadcasts tensors only: a module's extra state
+        # (the prototype heads' provenance dict) is part of state_dict() and
+        # cannot be broadcast. Ranks build it identically.
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if hasattr(model, 'init_weights'):
+            model.init_weights()
+            for value in model.state_dict().values():
+                if torch.is_tensor(value):
+                    broadcast(value)
+
     def call_hook(self, fn_name, **kwargs):
         super().call_hook(fn_name, **kwargs)
         if fn_name == 'before_save_checkpoint':
@@ -80,3 +106,38 @@ class HProtoRunner(Runner):
         super().save_checkpoint(out_dir, partial, *args, **kwargs)
         if self.rank == 0:
             os.replace(osp.join(out_dir, partial), osp.join(out_dir, filename))
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole checkpoint file: torch.save writes a zip
+    archive whose directory is at its end, so a cut-off file fails."""
+    return osp.isfile(path) and zipfile.is_zipfile(path)
+
+
+def resumable_checkpoint(work_dir: str, logger) -> Optional[str]:
+    """The checkpoint an automatic ``--resume`` continues from.
+
+    The file ``last_checkpoint`` names when it is complete. When it names
+    nothing (a run killed between opening and writing it), a missing file
+    or a cut-off one, the newest complete ``*.pth`` of ``work_dir`` (other
+    than ``best_*``), with a warning. None without ``last_checkpoint``.
+    """
+    named = find_latest_checkpoint(work_dir)
+    if named is None or is_complete_checkpoint(named):
+        return named
+    candidates = sorted(
+        (p for p in glob.glob(osp.join(work_dir, '*.pth'))
+         if not osp.basename(p).startswith('best_')),
+        key=osp.getmtime,
+        reverse=True)
+    for path in candidates:
+        if is_complete_checkpoint(path):
+            logger.warning(
+                f'{osp.join(work_dir, "last_checkpoint")} names {named!r}, '
+                'which is missing or incomplete; resuming from '
+                f'{path}, the newest complete checkpoint')
+            return path
+    raise FileNotFoundError(
+        f'{osp.join(work_dir, "last_checkpoint")} names {named!r}, which is '
+        f'missing or incomplete, and {work_dir} holds no other complete '
+        'checkpoint to resume from')

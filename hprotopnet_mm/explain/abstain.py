@@ -28,9 +28,10 @@ from hprotopnet_mm.hierarchy import ClassHierarchy
 #: Answer of :func:`abstain_predict` when no node is confident enough.
 ROOT = -1
 
+ArrayLike = Union[Tensor, np.ndarray]
 
-def _as_probabilities(leaf_probs: Union[Tensor, np.ndarray],
-                      num_leaves: int) -> Tensor:
+
+def _as_probabilities(leaf_probs: ArrayLike, num_leaves: int) -> Tensor:
     """(B, C) float64 tensor of checked probability rows."""
     probs = torch.as_tensor(leaf_probs).detach().cpu()
     if not probs.is_floating_point():
@@ -57,7 +58,7 @@ def _as_probabilities(leaf_probs: Union[Tensor, np.ndarray],
     return probs
 
 
-def node_probabilities(leaf_probs: Union[Tensor, np.ndarray],
+def node_probabilities(leaf_probs: ArrayLike,
                        hierarchy: ClassHierarchy) -> Tensor:
     """Probability of every node: the sum over the leaves under it.
 
@@ -73,8 +74,7 @@ def node_probabilities(leaf_probs: Union[Tensor, np.ndarray],
     return probs @ hierarchy.leaf_membership.double().t()
 
 
-def abstain_predict(leaf_probs: Union[Tensor, np.ndarray],
-                    hierarchy: ClassHierarchy,
+def abstain_predict(leaf_probs: ArrayLike, hierarchy: ClassHierarchy,
                     min_confidence: float) -> Union[int, Tensor]:
     """The most specific node whose probability reaches ``min_confidence``.
 
@@ -143,11 +143,10 @@ def answer_covers(answers: Tensor, labels: Tensor,
     return covers
 
 
-def abstain_sweep(leaf_probs: Union[Tensor, np.ndarray],
-                  labels: Union[Tensor, np.ndarray, Sequence[int]],
+def abstain_sweep(leaf_probs: ArrayLike,
+                  labels: Union[ArrayLike, Sequence[int]],
                   hierarchy: ClassHierarchy,
-                  thresholds: Optional[Sequence[float]] = None
-                  ) -> Dict[str, np.ndarray]:
+                  thresholds: Optional[Sequence[float]] = None) -> Dict:
     """Coverage and hierarchical correctness of abstaining predictions.
 
     Args:
@@ -192,11 +191,11 @@ def abstain_sweep(leaf_probs: Union[Tensor, np.ndarray],
         at_leaf = levels == 0
         coverage.append(at_leaf.sum().item() / num)
         correctness.append(covers.sum().item() / num)
-        leaf_accuracy.append(covers[at_leaf].double().mean().item()
-                             if at_leaf.any() else float('nan'))
-        fractions.append(
-            torch.bincount(levels, minlength=hierarchy.num_levels + 1).double()
-            .numpy() / num)
+        answered = covers[at_leaf].double()
+        leaf_accuracy.append(
+            answered.mean().item() if len(answered) else float('nan'))
+        counts = torch.bincount(levels, minlength=hierarchy.num_levels + 1)
+        fractions.append(counts.double().numpy() / num)
     return dict(
         thresholds=thresholds,
         coverage=np.array(coverage),
@@ -223,34 +222,66 @@ def format_sweep_table(sweep: Dict[str, np.ndarray],
                      for row in rows)
 
 
-def plot_abstain_sweep(sweep: Dict[str, np.ndarray], path: str,
-                       title: str = 'Abstaining prediction') -> None:
-    """Save the coverage / correctness curve as a PNG.
+def plot_abstain_sweep(sweep: Dict[str, np.ndarray],
+                       path: str,
+                       title: str = 'Abstaining prediction',
+                       level_names: Optional[Sequence[str]] = None) -> None:
+    """Save the sweep as a PNG: hierarchical correctness against coverage
+    (points labelled with their threshold), and both against the
+    threshold with the share of answers at each level.
 
     Args:
         sweep (dict): Output of :func:`abstain_sweep`.
         path (str): Output image.
         title (str): Figure title.
+        level_names (Sequence[str], optional): Names of the levels, leaf
+            first (the root is added).
     """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.plot(sweep['coverage'], sweep['correctness'], marker='o',
-            markersize=3)
-    for i, threshold in enumerate(sweep['thresholds']):
-        if i % max(1, len(sweep['thresholds']) // 10) == 0:
-            ax.annotate(f'{threshold:.2f}',
-                        (sweep['coverage'][i], sweep['correctness'][i]),
-                        textcoords='offset points', xytext=(4, 4),
-                        fontsize=7)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel('coverage (share answered at the leaf level)')
-    ax.set_ylabel('hierarchical correctness (true leaf or an ancestor)')
-    ax.set_title(title + ' (labels: min_confidence)', fontsize=10)
-    ax.grid(True, alpha=0.3)
+    thresholds = sweep['thresholds']
+    coverage, correctness = sweep['coverage'], sweep['correctness']
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    left.plot(coverage, correctness, marker='o', markersize=3)
+    labelled = set()
+    for i, threshold in enumerate(thresholds):
+        point = (round(coverage[i], 3), round(correctness[i], 3))
+        if point in labelled:
+            continue
+        labelled.add(point)
+        left.annotate(
+            f'{threshold:.2f}',
+            point,
+            textcoords='offset points',
+            xytext=(4, 4),
+            fontsize=7)
+    left.set_xlim(-0.02, 1.02)
+    left.set_ylim(-0.02, 1.02)
+    left.set_xlabel('coverage (share answered at the leaf level)')
+    left.set_ylabel('hierarchical correctness (true leaf or an ancestor)')
+    left.set_title('points labelled with min_confidence', fontsize=9)
+    left.grid(True, alpha=0.3)
+
+    names = list(
+        level_names or
+        [f'level {i}'
+         for i in range(sweep['level_fractions'].shape[1] - 1)]) + ['root']
+    right.stackplot(
+        thresholds,
+        sweep['level_fractions'].T,
+        labels=[f'answered at {name}' for name in names],
+        alpha=0.25)
+    right.plot(thresholds, coverage, color='C0', label='coverage')
+    right.plot(thresholds, correctness, color='C3', label='correctness')
+    right.set_xlim(thresholds.min(), thresholds.max())
+    right.set_ylim(0, 1.02)
+    right.set_xlabel('min_confidence')
+    right.set_ylabel('share of samples')
+    right.legend(fontsize=7, loc='center right')
+    right.grid(True, alpha=0.3)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

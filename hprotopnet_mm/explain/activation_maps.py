@@ -51,8 +51,9 @@ def spread_to_feature_grid(maps: Tensor,
         return maps
     # A patch starting at c covers cells c .. c + k - 1, so cell c is
     # covered by the patches starting at c - k + 1 .. c.
-    padded = F.pad(maps[:, None], (w - 1, w - 1, h - 1, h - 1, t - 1, t - 1),
-                   value=float('-inf'))
+    padded = F.pad(
+        maps[:, None], (w - 1, w - 1, h - 1, h - 1, t - 1, t - 1),
+        value=float('-inf'))
     return F.max_pool3d(padded, (t, h, w), stride=1)[:, 0]
 
 
@@ -125,8 +126,8 @@ def frame_boxes(mask: Tensor) -> List[Optional[Tuple[int, int, int, int]]]:
         if rows.numel() == 0:
             boxes.append(None)
             continue
-        boxes.append((int(cols[0]), int(rows[0]), int(cols[-1]) + 1,
-                      int(rows[-1]) + 1))
+        boxes.append(
+            (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
     return boxes
 
 

@@ -45,6 +45,7 @@ def animated_gif(frames: np.ndarray,
                  boxes: Sequence[Sequence[Tuple[Box, Tuple[int, int, int]]]],
                  labels: Optional[Sequence[str]] = None,
                  dimmed: Optional[Sequence[bool]] = None,
+                 start: int = 0,
                  scale: int = 4,
                  duration_ms: int = 150) -> bytes:
     """Encode frames as a looping animated GIF with boxes.
@@ -56,6 +57,8 @@ def animated_gif(frames: np.ndarray,
         labels (Sequence[str], optional): Per frame, a caption drawn in the
             top-left corner.
         dimmed (Sequence[bool], optional): Per frame, whether to darken it.
+        start (int): Frame the animation starts with; the frames keep their
+            order and the loop wraps around to the frames before it.
         scale (int): Integer enlargement (nearest neighbour), so that the
             pixels the model saw stay visible.
         duration_ms (int): Display time of a frame.
@@ -67,8 +70,11 @@ def animated_gif(frames: np.ndarray,
         raise ValueError(f'expected (T, H, W, 3) frames, got {frames.shape}')
     if len(boxes) != len(frames):
         raise ValueError(f'{len(boxes)} box lists for {len(frames)} frames')
+    if not 0 <= start < len(frames):
+        raise ValueError(f'start frame {start} outside [0, {len(frames)})')
     images = []
-    for t, frame in enumerate(frames):
+    for t in list(range(start, len(frames))) + list(range(start)):
+        frame = frames[t]
         if dimmed is not None and dimmed[t]:
             frame = (frame.astype(np.float64) * 0.45).astype(np.uint8)
         image = Image.fromarray(frame).resize(
@@ -80,8 +86,11 @@ def animated_gif(frames: np.ndarray,
                 outline=colour,
                 width=2)
         if labels is not None:
-            draw.text((3, 2), labels[t], fill=(255, 255, 255),
-                      stroke_width=1, stroke_fill=(0, 0, 0))
+            draw.text((3, 2),
+                      labels[t],
+                      fill=(255, 255, 255),
+                      stroke_width=1,
+                      stroke_fill=(0, 0, 0))
         images.append(image.quantize(colors=255, dither=Image.Dither.NONE))
     buffer = io.BytesIO()
     images[0].save(

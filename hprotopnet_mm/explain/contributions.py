@@ -20,6 +20,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+LogitsFn = Callable[[Tensor], Tensor]
+
 
 def node_logits(leaf_logits: Tensor, membership: Tensor) -> Tensor:
     """Logits of hierarchy nodes from leaf logits.
@@ -38,8 +40,7 @@ def node_logits(leaf_logits: Tensor, membership: Tensor) -> Tensor:
     return torch.logsumexp(masked, dim=-1)
 
 
-def prototype_contributions(similarities: Tensor,
-                            logits_fn: Callable[[Tensor], Tensor],
+def prototype_contributions(similarities: Tensor, logits_fn: LogitsFn,
                             membership: Tensor) -> Tensor:
     """Change of every node logit when one prototype's similarity is 0.
 

@@ -126,16 +126,17 @@ def deletion_faithfulness(score_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
     masks = []
     for activation in activations:
         top = high_activation_mask(activation, percentile)
-        masks.append(torch.cat([top[None],
-                                random_region_masks(top, num_random,
-                                                    generator)]))
+        masks.append(
+            torch.cat(
+                [top[None],
+                 random_region_masks(top, num_random, generator)]))
     masks = torch.cat(masks)  # (R * (1 + num_random), T, H, W)
     sims, logits = [], []
     with torch.no_grad():
         base_sims, base_logits = score_fn(clip[None])
         for start in range(0, masks.shape[0], batch_size):
-            s, n = score_fn(occlude(clip, masks[start:start + batch_size],
-                                    fill))
+            s, n = score_fn(
+                occlude(clip, masks[start:start + batch_size], fill))
             sims.append(s)
             logits.append(n)
     sims = torch.cat(sims).view(len(targets), 1 + num_random, -1)

@@ -2,7 +2,7 @@
 
 * :func:`load_recognizer` builds the model of a config and loads a
   checkpoint weights-only.
-* :func:`test_pipeline_cfg` / :func:`projection_pipeline_cfg` find the
+* :func:`find_test_pipeline` / :func:`find_projection_pipeline` find the
   pipelines that decode a test video and a training video exactly as
   testing and prototype projection did.
 * :func:`load_clips` runs a video file through a pipeline (MMAction2's
@@ -44,8 +44,7 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    missing = [(key, path)
-               for key, path in missing_config_paths(cfg, 'test')
+    missing = [(key, path) for key, path in missing_config_paths(cfg, 'test')
                if key.startswith('model.')]
     if missing:
         lines = '\n'.join(f'  {key} = {path}' for key, path in missing)
@@ -55,7 +54,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-def load_recognizer(cfg: Config, checkpoint: str,
+def load_recognizer(cfg: Config,
+                    checkpoint: str,
                     device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` into it, weights-only.
 
@@ -91,7 +91,7 @@ def _dataset_pipeline(cfg: Config, loader_key: str) -> Optional[list]:
     return dataset.get('pipeline')
 
 
-def test_pipeline_cfg(cfg: Config) -> Tuple[list, str]:
+def find_test_pipeline(cfg: Config) -> Tuple[list, str]:
     """The pipeline that decodes a test video, and where it was found.
 
     ``test_dataloader.dataset.pipeline`` (what ``tools/test.py`` runs), else
@@ -106,7 +106,7 @@ def test_pipeline_cfg(cfg: Config) -> Tuple[list, str]:
                    'no test_pipeline')
 
 
-def projection_pipeline_cfg(cfg: Config) -> Tuple[Optional[list], dict]:
+def find_projection_pipeline(cfg: Config) -> Tuple[Optional[list], dict]:
     """The pipeline and dataset settings prototype projection decoded the
     training clips with.
 
@@ -208,12 +208,26 @@ def preprocess(model: nn.Module, sample: Dict) -> Tuple[Tensor, Tensor]:
     return raw.float(), data['inputs'][0]
 
 
-def frame_indices(sample: Dict) -> List[int]:
-    """Frame indices of a decoded sample (all clips), as ints."""
+def frame_indices(sample: Dict, clip: int) -> List[int]:
+    """Frame indices of one clip of a decoded sample.
+
+    Args:
+        sample (dict): From :func:`load_clips`.
+        clip (int): Index of the clip (view).
+
+    Returns:
+        list[int]: Its frame indices; all indices of the sample when they
+        cannot be split evenly among its clips; [] when there are none.
+    """
     inds = sample['data_samples'].metainfo.get('frame_inds')
     if inds is None:
         return []
-    return [int(i) for i in np.asarray(inds).reshape(-1)]
+    inds = [int(i) for i in np.asarray(inds).reshape(-1)]
+    num_clips = sample['inputs'].shape[0]
+    if len(inds) % num_clips:
+        return inds
+    length = len(inds) // num_clips
+    return inds[clip * length:(clip + 1) * length]
 
 
 def to_frames(clip: Tensor) -> np.ndarray:

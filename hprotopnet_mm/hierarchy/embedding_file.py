@@ -28,7 +28,10 @@ class HyperbolicEmbedding:
         node_levels (list[int]): Level of each node, 0 for leaves.
         level_names (list[str]): Level names from the leaf upward.
         embeddings (torch.Tensor): ``(num_nodes, dim)`` points of the Poincare
-            ball of ``curvature`` (norm < ``1 / sqrt(curvature)``).
+            ball of ``curvature`` (norm < ``1 / sqrt(curvature)``), float32
+            or float64 as trained. 2-D embeddings are float64 and may lie
+            closer to the boundary than geoopt's float32 projection allows;
+            compute with them in float64.
         curvature (float): Curvature magnitude ``c`` of the ball.
         meta (dict): Training settings, seed and quality report (plain
             Python values).
@@ -218,7 +221,7 @@ def load_embedding(path: str) -> HyperbolicEmbedding:
             f'{path}: embedding file version {payload.get("version")!r} is '
             f'not supported (expected {FILE_VERSION})')
     try:
-        return HyperbolicEmbedding(
+        embedding = HyperbolicEmbedding(
             node_names=payload['node_names'],
             node_levels=payload['node_levels'],
             level_names=payload['level_names'],
@@ -228,3 +231,15 @@ def load_embedding(path: str) -> HyperbolicEmbedding:
             node_parents=payload['node_parents'])
     except (KeyError, ValueError) as e:
         raise HierarchyError(f'{path}: bad embedding file: {e!r}') from e
+    settings = embedding.meta.get('settings') or {}
+    if 'dim' in settings and settings['dim'] != embedding.dim:
+        raise HierarchyError(
+            f'{path}: the embeddings have dim {embedding.dim} but were '
+            f'trained with dim {settings["dim"]} (meta.settings)')
+    if 'curvature' in settings and not math.isclose(
+            settings['curvature'], embedding.curvature, rel_tol=1e-6):
+        raise HierarchyError(
+            f'{path}: curvature {embedding.curvature} but the embeddings '
+            f'were trained with curvature {settings["curvature"]} '
+            '(meta.settings)')
+    return embedding

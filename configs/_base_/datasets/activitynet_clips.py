@@ -10,7 +10,17 @@ label_map_file = f'{hierarchy_dir}/activitynet_label_map.txt'
 embedding_file = f'{hierarchy_dir}/activitynet_embedding_d300.pth'
 num_classes = 200
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'
+# Checks of the annotation lists when a dataset is built (see
+# CheckedVideoDataset): every line is well formed, every label is a leaf of
+# the hierarchy, every video opens with decord and has frames.
+# on_bad_video='skip' leaves bad videos out (listed in a warning) instead of
+# stopping; check_videos=False skips opening the videos.
+dataset_checks = dict(
+    check_videos=True,
+    on_bad_video='error',
+    label_map_file=label_map_file,
+    hierarchy_file=hierarchy_file)
 ann_file_train = f'{data_root}/activitynet_train_clips.txt'
 ann_file_val = f'{data_root}/activitynet_val_clips.txt'
 clip_len = 16
@@ -58,6 +68,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/clips'),
         pipeline=train_pipeline))
@@ -68,6 +79,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/clips'),
         pipeline=single_clip_pipeline,
@@ -79,6 +91,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/clips'),
         pipeline=test_pipeline,
@@ -90,6 +103,7 @@ projection_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/clips'),
         pipeline=single_clip_pipeline,

@@ -7,7 +7,14 @@ label_map_file = f'{data_root}/label_map.txt'
 embedding_file = f'{data_root}/embedding_d32.pth'
 num_classes = 12
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'
+# Checks of the annotation lists when a dataset is built (see
+# CheckedVideoDataset): every line is well formed, every label is one of the
+# num_classes classes, every video opens with decord and has frames.
+# on_bad_video='skip' leaves bad videos out (listed in a warning) instead of
+# stopping; check_videos=False skips opening the videos.
+dataset_checks = dict(
+    check_videos=True, on_bad_video='error', num_classes=num_classes)
 ann_file_train = f'{data_root}/train_list.txt'
 ann_file_val = f'{data_root}/val_list.txt'
 clip_len = 16
@@ -54,6 +61,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=train_pipeline))
@@ -64,6 +72,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=single_clip_pipeline,
@@ -75,6 +84,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=test_pipeline,
@@ -86,6 +96,7 @@ projection_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=single_clip_pipeline,

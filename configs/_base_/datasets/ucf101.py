@@ -10,7 +10,19 @@ label_map_file = f'{hierarchy_dir}/ucf101_label_map.txt'
 embedding_file = f'{hierarchy_dir}/ucf101_embedding_d300.pth'
 num_classes = 101
 
-dataset_type = 'VideoDataset'
+dataset_type = 'CheckedVideoDataset'
+# Checks of the annotation lists when a dataset is built (see
+# CheckedVideoDataset): every line is well formed, every label is a leaf of
+# the hierarchy, the class folder of every video path is its label's class
+# in the label map, every video opens with decord and has frames.
+# on_bad_video='skip' leaves bad videos out (listed in a warning) instead of
+# stopping; check_videos=False skips opening the videos.
+dataset_checks = dict(
+    check_videos=True,
+    on_bad_video='error',
+    label_map_file=label_map_file,
+    hierarchy_file=hierarchy_file,
+    path_class_pattern=r'^(?P<class>[^/]+)/')
 ann_file_train = f'{data_root}/ucf101_train_split_1_videos.txt'
 ann_file_val = f'{data_root}/ucf101_val_split_1_videos.txt'
 clip_len = 16
@@ -58,6 +70,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=train_pipeline))
@@ -68,6 +81,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=single_clip_pipeline,
@@ -79,6 +93,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=test_pipeline,
@@ -90,6 +105,7 @@ projection_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        **dataset_checks,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=single_clip_pipeline,

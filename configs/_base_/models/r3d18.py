@@ -14,6 +14,7 @@ model = dict(
         conv1_kernel=(3, 7, 7),
         conv1_stride_t=1,
         pool1_stride_t=1,
+        with_pool2=False,
         inflate=(1, 1, 1, 1),
         spatial_strides=(1, 2, 2, 2),
         temporal_strides=(1, 1, 2, 2),

@@ -20,7 +20,9 @@ The hook's phase is saved in every checkpoint (key
 from the first checkpoint and redoes the projection from identical weights; a
 run killed during step 4 resumes from the second and redoes the whole
 last-layer phase (same seed, same data order). Both give the prototypes of an
-uninterrupted run.
+uninterrupted run. After such a resumed step the hook writes the epoch's
+regular checkpoint (``CheckpointHook``'s ``filename_tmpl``, in the work dir),
+which the interrupted run never wrote.
 
 The hook runs after ``ParamSchedulerHook`` (so the checkpoints hold the
 schedulers of the finished epoch) and before ``CheckpointHook`` (so the
@@ -31,9 +33,8 @@ import os
 import os.path as osp
 from typing import Dict, Optional
 
-import torch
 from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.optim import build_optim_wrapper
 
 from mmaction.registry import HOOKS
@@ -41,15 +42,17 @@ from ..projection import (apply_projection, deactivate_prototypes,
                           describe_prototypes, log_missing, nearest_clips,
                           project_prototypes, projection_candidates,
                           prototype_head, prune_decision, unwrap_model)
+from .finite_loss_hook import NonFiniteLossError, nonfinite_terms
 from .epoch_seed_hook import (LAST_LAYER_SEED, base_seed, derive_seed,
                               rank_seed, seeded_rng)
-from .training_phase_hook import (check_freezing_allowed, restore_trainable,
-                                  set_trainable)
+from .training_phase_hook import (check_epoch_based, check_freezing_allowed,
+                                  restore_trainable, set_trainable)
 
 STATE_KEY = 'prototype_projection'
 LAST_LAYER = 'cls_head.last_layer'
-_LAST_LAYER_KEYS = {'iters', 'epochs', 'optim_wrapper', 'dataloader',
-                    'log_interval'}
+_LAST_LAYER_KEYS = {
+    'iters', 'epochs', 'optim_wrapper', 'dataloader', 'log_interval'
+}
 _PRUNE_KEYS = {'k', 'min_own'}
 
 
@@ -173,6 +176,7 @@ class PrototypeProjectionHook(Hook):
                 'projection_dataloader in the config (training clips, '
                 'deterministic pipeline, shuffle=False) or pass dataloader=')
         prototype_head(runner.model)
+        check_epoch_based(runner, type(self).__name__)
         if self._last_layer_enabled():
             check_freezing_allowed(runner, type(self).__name__)
         self._apply_pruning(runner)
@@ -190,6 +194,9 @@ class PrototypeProjectionHook(Hook):
             f'Resuming the interrupted {pending["stage"].replace("_", "-")} '
             f'step after epoch {pending["epoch"]}')
         self._run(runner, pending['epoch'], pending['stage'], resumed=True)
+        # The epoch's regular checkpoint was never written; write it now.
+        self._save(runner, pending['epoch'],
+                   self._epoch_filename(runner, pending['epoch']))
 
     def after_train_epoch(self, runner) -> None:
         finished = runner.epoch + 1
@@ -219,12 +226,13 @@ class PrototypeProjectionHook(Hook):
         if stage == 'projection':
             self._pending = dict(stage='projection', epoch=epoch)
             if self.save_checkpoints and not resumed:
-                self._save(runner, epoch, 'before_projection')
+                self._save(runner, epoch,
+                           f'epoch_{epoch}_before_projection.pth')
             self._project(runner, epoch)
             self._pending = dict(stage='last_layer', epoch=epoch)
             if self.save_checkpoints:
-                self._save(runner, epoch, 'projected')
-                self._remove(runner, epoch, 'before_projection')
+                self._save(runner, epoch, f'epoch_{epoch}_projected.pth')
+                self._remove(runner, f'epoch_{epoch}_before_projection.pth')
         self._pending = dict(stage='last_layer', epoch=epoch)
         if self._last_layer_enabled():
             self._train_last_layer(runner, epoch)
@@ -254,9 +262,8 @@ class PrototypeProjectionHook(Hook):
             self._prune(runner, head, dataloader)
 
     def _prune(self, runner, head, dataloader) -> None:
-        _, _, labels = nearest_clips(runner.model, dataloader,
-                                     self.prune['k'], self.clips_per_forward,
-                                     self.progress)
+        _, _, labels = nearest_clips(runner.model, dataloader, self.prune['k'],
+                                     self.clips_per_forward, self.progress)
         prune = prune_decision(labels, projection_candidates(head),
                                self.prune['min_own'])
         before = set(head.prototype_sources['pruned'])
@@ -267,8 +274,8 @@ class PrototypeProjectionHook(Hook):
             f'Pruning: {len(new)} prototype(s) deactivated now (fewer than '
             f'{self.prune["min_own"]} of their {self.prune["k"]} nearest '
             f'clips from their own node), '
-            f'{len(head.prototype_sources["pruned"])} in total'
-            + (f': {describe_prototypes(head, new)}' if new else ''))
+            f'{len(head.prototype_sources["pruned"])} in total' +
+            (f': {describe_prototypes(head, new)}' if new else ''))
 
     def _apply_pruning(self, runner) -> None:
         """Keep the last-layer columns of pruned prototypes at zero."""
@@ -302,8 +309,8 @@ class PrototypeProjectionHook(Hook):
             modes = [(m, m.training) for m in module.modules()]
             module.eval()
             try:
-                self._last_layer_loop(runner, dataloader, optim_wrapper,
-                                      iters, epoch)
+                self._last_layer_loop(runner, dataloader, optim_wrapper, iters,
+                                      epoch)
             finally:
                 for m, training in modes:
                     m.training = training
@@ -317,11 +324,13 @@ class PrototypeProjectionHook(Hook):
             if hasattr(dataloader.sampler, 'set_epoch'):
                 dataloader.sampler.set_epoch(data_epoch)
             for data_batch in dataloader:
-                import numpy as _np, random as _r
-                runner.logger.info('DBG ' + str([d.metainfo['frame_inds'][:2].tolist() + [d.metainfo['filename'][-12:]] for d in data_batch['data_samples']][:3]) + f' {float(data_batch["inputs"][0].float().mean())} {torch.initial_seed()} {_np.random.get_state()[1][:2]}')
                 log_vars = runner.model.train_step(
                     data_batch, optim_wrapper=optim_wrapper)
-                runner.logger.info(f'DBG loss {float(log_vars["loss"].detach())} w {float(prototype_head(runner.model).last_layer.weight.double().sum())}')
+                bad = nonfinite_terms(log_vars)
+                if bad:
+                    raise NonFiniteLossError(
+                        f'Non-finite loss in the last-layer phase after epoch '
+                        f'{epoch}, iteration {done + 1}/{iters}: {bad}')
                 self._apply_pruning(runner)
                 done += 1
                 if done % interval == 0 or done == iters:
@@ -352,13 +361,22 @@ class PrototypeProjectionHook(Hook):
         cfg['persistent_workers'] = False
         return runner.build_dataloader(cfg, seed=seed, diff_rank_seed=False)
 
-    def _save(self, runner, epoch: int, tag: str) -> None:
-        """Write a checkpoint of the current state and point
-        ``last_checkpoint`` at it (so ``--resume`` picks it)."""
-        filename = f'epoch_{epoch}_{tag}.pth'
+    @staticmethod
+    def _epoch_filename(runner, epoch: int) -> str:
+        """Name of the regular checkpoint of ``epoch`` (CheckpointHook's
+        ``filename_tmpl``)."""
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook):
+                return hook.filename_tmpl.format(epoch)
+        return f'epoch_{epoch}.pth'
+
+    def _save(self, runner, epoch: int, filename: str) -> None:
+        """Write a checkpoint of the current state into the work dir and
+        point ``last_checkpoint`` at it (so ``--resume`` picks it)."""
         runner.save_checkpoint(
-            runner.work_dir, filename, meta=dict(epoch=epoch,
-                                                 iter=runner.iter))
+            runner.work_dir,
+            filename,
+            meta=dict(epoch=epoch, iter=runner.iter))
         if is_main_process():
             last = osp.join(runner.work_dir, 'last_checkpoint')
             with open(last + '.partial', 'w') as f:
@@ -367,7 +385,7 @@ class PrototypeProjectionHook(Hook):
         runner.logger.info(f'Saved {filename}')
 
     @staticmethod
-    def _remove(runner, epoch: int, tag: str) -> None:
-        path = osp.join(runner.work_dir, f'epoch_{epoch}_{tag}.pth')
+    def _remove(runner, filename: str) -> None:
+        path = osp.join(runner.work_dir, filename)
         if is_main_process() and osp.isfile(path):
             os.remove(path)

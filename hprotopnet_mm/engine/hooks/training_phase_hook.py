@@ -26,6 +26,7 @@ backbone's ``frozen_stages``) are never unfrozen.
 from typing import Dict, Optional, Sequence
 
 from mmengine.hooks import Hook
+from mmengine.runner import EpochBasedTrainLoop
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -101,6 +102,15 @@ def check_freezing_allowed(runner, owner: str) -> None:
             'config')
 
 
+def check_epoch_based(runner, owner: str) -> None:
+    """Raise unless training runs in epochs (phases are counted in
+    epochs)."""
+    if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+        raise TypeError(
+            f'{owner} needs train_cfg type EpochBasedTrainLoop, got '
+            f'{type(runner.train_loop).__name__}')
+
+
 def summarize(model: nn.Module) -> str:
     """``"backbone: frozen, cls_head.add_on_layers: trainable, ..."``."""
     groups: Dict[str, set] = {}
@@ -132,8 +142,8 @@ class TrainingPhaseHook(Hook):
 
     def __init__(self,
                  warmup_epochs: int,
-                 warmup_trainable: Sequence[str] = ('cls_head.add_on_layers',
-                                                    'cls_head.prototype_layer'),
+                 warmup_trainable: Sequence[str] = (
+                     'cls_head.add_on_layers', 'cls_head.prototype_layer'),
                  joint_trainable: Optional[Sequence[str]] = None) -> None:
         if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
             raise ValueError(f'{type(self).__name__}: warmup_epochs must be '
@@ -155,6 +165,7 @@ class TrainingPhaseHook(Hook):
         check_prefixes(model, self.warmup_trainable, name, 'warmup_trainable')
         check_prefixes(model, self.joint_trainable, name, 'joint_trainable')
         check_freezing_allowed(runner, name)
+        check_epoch_based(runner, name)
         self._allowed = {
             n: p.requires_grad
             for n, p in model.named_parameters()
@@ -164,12 +175,14 @@ class TrainingPhaseHook(Hook):
     def before_train_epoch(self, runner) -> None:
         phase = self.phase(runner.epoch)
         model = unwrap_model(runner.model)
-        prefixes = (self.warmup_trainable
-                    if phase == 'warm-up' else self.joint_trainable)
+        prefixes = (
+            self.warmup_trainable
+            if phase == 'warm-up' else self.joint_trainable)
         set_trainable(model, prefixes, self._allowed)
         if phase != self._phase:
-            last = (self.warmup_epochs if phase == 'warm-up' else
-                    runner.max_epochs)
+            last = (
+                self.warmup_epochs
+                if phase == 'warm-up' else runner.max_epochs)
             runner.logger.info(
                 f'Training phase "{phase}" (epochs {runner.epoch + 1}-'
                 f'{last}): {summarize(model)}')

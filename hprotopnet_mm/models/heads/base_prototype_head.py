@@ -167,6 +167,17 @@ class BasePrototypeHead(BaseHead):
         _, _, similarities = self.prototype_layer(z)
         return self._logits(similarities)[0]
 
+    def logits_from_similarities(self, similarities: Tensor) -> Tensor:
+        """Class logits from prototype similarities (the last stage alone).
+
+        Args:
+            similarities (Tensor): Shape (B, P), Eq. 5.
+
+        Returns:
+            Tensor: float32 logits, shape (B, K).
+        """
+        return self._logits(similarities)[0]
+
     def loss(self, feats: Union[Tensor, Tuple[Tensor]],
              data_samples: SampleList, **kwargs) -> Dict[str, Tensor]:
         """Loss terms and top-k accuracies of a batch.

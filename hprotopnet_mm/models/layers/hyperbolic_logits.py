@@ -18,7 +18,9 @@ def embed_in_ball(v: Tensor, ball: PoincareBall) -> Tensor:
     Returns:
         Tensor: Points of the ball, shape (B, D).
     """
-    return ball.expmap0(v, project=True)
+    # |v|^2 in float32 overflows for |v| > 1.8e19 (such v would land on
+    # the origin): map in float64, project in the input's precision.
+    return ball.projx(ball.expmap0(v.double()).to(v.dtype))
 
 
 def hyperbolic_logits(h: Tensor, class_embeddings: Tensor, ball: PoincareBall,

@@ -1,0 +1,33 @@
+"""Explanations of prototype networks: activation maps, prototype sources,
+contributions, abstaining hierarchical prediction, the deletion test and the
+HTML report (paper Sec. 4.6, 6.2)."""
+from .abstain import (ROOT, abstain_predict, abstain_sweep, answer_covers,
+                      answer_level, format_sweep_table, node_probabilities,
+                      plot_abstain_sweep)
+from .activation_maps import (cell_footprint, clip_activation_maps,
+                              frame_boxes, high_activation_mask,
+                              similarity_maps, spread_to_feature_grid,
+                              upsample_activation)
+from .batch import explain_split, read_split_list, summarize
+from .clip_gif import animated_gif, heat_overlay
+from .contributions import node_logits, prototype_contributions
+from .explainer import Explanation, PrototypeExplainer
+from .faithfulness import (deletion_faithfulness, occlude, random_region_masks)
+from .loading import (VideoReadError, check_video, load_clips, load_config,
+                      load_recognizer, preprocess, find_projection_pipeline,
+                      find_test_pipeline)
+from .report_html import render_html, write_report
+
+__all__ = [
+    'ROOT', 'abstain_predict', 'abstain_sweep', 'answer_covers',
+    'answer_level', 'format_sweep_table', 'node_probabilities',
+    'plot_abstain_sweep', 'cell_footprint', 'clip_activation_maps',
+    'frame_boxes', 'high_activation_mask', 'similarity_maps',
+    'spread_to_feature_grid', 'upsample_activation', 'explain_split',
+    'read_split_list', 'summarize', 'animated_gif', 'heat_overlay',
+    'node_logits', 'prototype_contributions', 'Explanation',
+    'PrototypeExplainer', 'deletion_faithfulness', 'occlude',
+    'random_region_masks', 'VideoReadError', 'check_video', 'load_clips',
+    'load_config', 'load_recognizer', 'preprocess', 'find_projection_pipeline',
+    'find_test_pipeline', 'render_html', 'write_report'
+]

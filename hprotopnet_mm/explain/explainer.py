@@ -1,0 +1,512 @@
+"""Explain the prediction of a prototype network on one video (Sec. 4.6).
+
+:class:`PrototypeExplainer` decodes a video with the test pipeline, runs the
+recognizer and answers, for the predicted leaf, each of its ancestors (one
+row per level of the hierarchy) and the next most likely leaves: which
+prototypes of that node are most similar to the clip, where in the clip
+(activation maps, :mod:`.activation_maps`), how much each one raises the
+node's logit (:mod:`.contributions`), and which training clip and patch it
+was projected onto (``head.prototype_sources``, decoded again with the
+projection's deterministic pipeline).
+
+Multi-clip test pipelines: the prediction combines the clips as the head's
+``average_clips`` says (``'score'``: softmax of the mean logits; otherwise
+the mean of the clip probabilities). The clip explained is the one with the
+highest probability of the predicted leaf (the first such clip on ties).
+
+Prototypes pruned after projection (zero last-layer column,
+``prototype_sources['pruned']``) take no part in the prediction and are not
+reported.
+"""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hprotopnet_mm.engine.projection import prototype_head
+from .abstain import ROOT, abstain_predict, node_probabilities
+from .activation_maps import (cell_footprint, clip_activation_maps,
+                              frame_boxes, high_activation_mask)
+from .clip_gif import (ACTIVATION_BOX, PATCH_BOX, animated_gif, heat_overlay)
+from .contributions import node_logits, prototype_contributions
+from .faithfulness import deletion_faithfulness
+from .loading import (VideoReadError, check_video, frame_indices, load_clips,
+                      preprocess, to_frames)
+
+NOTES = dict(
+    similarity='log((d + 1) / (d + epsilon)) of the smallest squared L2 '
+    'distance d between the prototype and any patch of the clip (Eq. 5)',
+    contribution="change of the node's logit when the prototype's "
+    'similarity is set to 0, all other similarities kept; a leaf\'s logit '
+    'is the class logit, an ancestor\'s the log-sum-exp of the logits of '
+    'the leaves under it',
+    activation_map='similarity of the prototype to every patch, spread to '
+    'the cells each patch covers, upsampled trilinearly over frames, '
+    'height and width to the clip the model saw; colours scaled per clip '
+    'from its minimum (blue) to its maximum (red)',
+    activation_box='yellow box: per frame, the pixels at or above the '
+    '{percentile}th percentile of the activation map over the whole clip',
+    source_box='green box: the projected patch (its cells of the feature '
+    'map divided evenly over the frames and pixels); frames outside it are '
+    'darkened',
+    animations='frame numbers are those of the video; an activation '
+    'animation starts at the frame of its highest activation, a source '
+    'animation at the first frame of the patch, and both loop',
+    clip_choice='the clips of a multi-clip pipeline are combined as the '
+    "head's average_clips says; the clip explained is the one with the "
+    'highest probability of the predicted leaf',
+    node_probability='sum of the probabilities of the leaves under the node')
+
+
+@dataclass
+class Explanation:
+    """An explanation: JSON-ready numbers and the rendered GIFs.
+
+    Attributes:
+        data (dict): Everything numeric and textual (``explanation.json``).
+        images (dict): File name (e.g. ``'gifs/p012_test.gif'``) -> GIF
+            bytes, referenced by name from ``data``.
+    """
+    data: Dict
+    images: Dict[str, bytes] = field(default_factory=dict)
+
+
+def _frame_labels(frame_inds: Sequence[int], num: int) -> Optional[List[str]]:
+    """Captions 'frame i' of the frames of a clip (None if unknown)."""
+    if len(frame_inds) != num:
+        return None
+    return [f'frame {i}' for i in frame_inds]
+
+
+def _flat_names(head: nn.Module) -> List[str]:
+    return [f'class {k}' for k in range(head.num_classes)]
+
+
+class PrototypeExplainer:
+    """Explanations of a recognizer with a prototype head.
+
+    Args:
+        model (nn.Module): Recognizer whose ``cls_head`` is a prototype head
+            (``HierarchicalProtoHead`` or ``ProtoPNetHead``), in eval mode.
+        test_pipeline (Sequence[dict]): Decodes the video to explain.
+        source_pipeline (Sequence[dict], optional): The projection's
+            pipeline; without it prototype sources are described but not
+            shown.
+        source_info (dict, optional): ``start_index`` and ``modality`` of
+            the projection dataset.
+        percentile (float): Percentile of the high-activation region.
+        gif_scale (int): Enlargement of the GIFs.
+    """
+
+    def __init__(self,
+                 model: nn.Module,
+                 test_pipeline: Sequence[dict],
+                 source_pipeline: Optional[Sequence[dict]] = None,
+                 source_info: Optional[Dict] = None,
+                 percentile: float = 95,
+                 gif_scale: int = 4) -> None:
+        self.model = model.eval()
+        self.head = prototype_head(model)
+        self.test_pipeline = list(test_pipeline)
+        self.source_pipeline = None if source_pipeline is None else list(
+            source_pipeline)
+        self.source_info = dict(source_info or {})
+        self.percentile = percentile
+        self.gif_scale = gif_scale
+        self.hierarchy = getattr(self.head, 'hierarchy', None)
+        device = self.head.prototype_vectors.device
+        if self.hierarchy is not None:
+            self.membership = self.hierarchy.leaf_membership.to(device)
+            self.node_names = list(self.hierarchy.node_names)
+            self.level_names = list(self.hierarchy.level_names)
+        else:
+            self.membership = torch.eye(
+                self.head.num_classes, dtype=torch.bool, device=device)
+            self.node_names = _flat_names(self.head)
+            self.level_names = ['class']
+        self.prototype_node = self.head.prototype_node.detach().cpu()
+        sources = self.head.prototype_sources or {}
+        self.pruned = set(sources.get('pruned', []))
+        self._source_cache: Dict[Tuple[str, int], Dict] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.prototype_vectors.device
+
+    # ------------------------------------------------------------------
+    # model
+    # ------------------------------------------------------------------
+    def head_outputs(self, clips: Tensor) -> Dict[str, Tensor]:
+        """``forward_explain`` of the head, one clip per forward pass.
+
+        Args:
+            clips (Tensor): Model inputs (V, C, T, H, W).
+
+        Returns:
+            dict[str, Tensor]: The head's outputs, concatenated over clips.
+        """
+        outputs = []
+        with torch.no_grad():
+            for clip in clips:
+                feats, _ = self.model.extract_feat(
+                    clip[None, None].to(self.device), test_mode=True)
+                outputs.append(self.head.forward_explain(feats))
+        return {
+            key: torch.cat([o[key] for o in outputs])
+            for key in outputs[0] if torch.is_tensor(outputs[0][key])
+        }
+
+    def scores(self, clips: Tensor) -> Tuple[Tensor, Tensor]:
+        """Similarities (M, P) and node logits (M, N) of clips (M, C, T, H,
+        W), in one batch."""
+        with torch.no_grad():
+            feats, _ = self.model.extract_feat(
+                clips[:, None].to(self.device), test_mode=True)
+            out = self.head.forward_explain(feats)
+        return out['similarities'], node_logits(out['cls_score'],
+                                                self.membership)
+
+    def _logits_of_similarities(self, similarities: Tensor) -> Tensor:
+        return self.head.logits_from_similarities(similarities)
+
+    def _leaf_probabilities(self, cls_score: Tensor) -> Tensor:
+        """Video-level leaf probabilities (K,) from clip logits (V, K)."""
+        if self.head.average_clips == 'score':
+            return F.softmax(cls_score.mean(dim=0), dim=-1)
+        return F.softmax(cls_score, dim=-1).mean(dim=0)
+
+    # ------------------------------------------------------------------
+    # explanation
+    # ------------------------------------------------------------------
+    def explain(self,
+                video: str,
+                topk_classes: int = 2,
+                topk_prototypes: int = 3,
+                min_confidence: Optional[float] = None,
+                faithfulness: bool = False,
+                faithfulness_options: Optional[Dict] = None,
+                render: bool = True) -> Explanation:
+        """Explain the prediction on one video.
+
+        Args:
+            video (str): Video file (anything decord reads).
+            topk_classes (int): Alternative leaves to report after the
+                predicted one.
+            topk_prototypes (int): Prototypes reported per node.
+            min_confidence (float, optional): Also give the abstaining
+                prediction (:func:`.abstain_predict`) at this threshold.
+            faithfulness (bool): Run the deletion test
+                (:func:`.deletion_faithfulness`) on the prototypes of the
+                predicted leaf and its ancestors.
+            faithfulness_options (dict, optional): Keyword arguments of
+                :func:`.deletion_faithfulness` (``num_random``, ``seed``,
+                ``fill``, ``batch_size``).
+            render (bool): Render the GIFs (off for numbers only).
+
+        Returns:
+            Explanation: Numbers and GIFs.
+        """
+        if topk_classes < 0 or topk_prototypes < 1:
+            raise ValueError('topk_classes must be >= 0 and topk_prototypes '
+                             f'>= 1, got {topk_classes} and {topk_prototypes}')
+        num_video_frames = check_video(video)
+        sample = load_clips(self.test_pipeline, video)
+        raw, inputs = preprocess(self.model, sample)
+        out = self.head_outputs(inputs)
+        clip_probs = F.softmax(out['cls_score'], dim=-1)
+        leaf_probs = self._leaf_probabilities(out['cls_score'])
+        predicted = int(leaf_probs.argmax())
+        clip = int(clip_probs[:, predicted].argmax())
+        node_probs = (leaf_probs.double() @ self.membership.double().t()).cpu()
+        similarities = out['similarities'][clip]
+        contributions = prototype_contributions(similarities,
+                                                self._logits_of_similarities,
+                                                self.membership).cpu()
+        activations = clip_activation_maps(
+            out['distance_maps'][clip], self.head.prototype_layer.epsilon,
+            self.head.prototype_layer.prototype_shape, raw.shape[2:]).cpu()
+        inds = frame_indices(sample, clip)
+        context = dict(
+            out=out,
+            clip=clip,
+            frames=to_frames(raw[clip]),
+            frame_inds=inds,
+            similarities=similarities.cpu(),
+            contributions=contributions,
+            activations=activations,
+            predicted=predicted,
+            render=render)
+        images: Dict[str, bytes] = {}
+
+        path = self._node_path(predicted)
+        levels = []
+        for level in reversed(range(len(path))):
+            node = path[level]
+            levels.append(
+                dict(
+                    level=level,
+                    level_name=self.level_names[level],
+                    node=node,
+                    node_name=self.node_names[node],
+                    probability=float(node_probs[node]),
+                    prototypes=self._prototype_rows(node, topk_prototypes,
+                                                    context, images)))
+        ranking = torch.argsort(leaf_probs, descending=True, stable=True)
+        alternatives = []
+        for rank, leaf in enumerate(ranking[1:topk_classes + 1].tolist()):
+            alternatives.append(
+                dict(
+                    rank=rank + 2,
+                    node=leaf,
+                    node_name=self.node_names[leaf],
+                    probability=float(node_probs[leaf]),
+                    prototypes=self._prototype_rows(leaf, topk_prototypes,
+                                                    context, images)))
+        data = dict(
+            video=osp.abspath(video),
+            video_frames=num_video_frames,
+            num_clips=int(raw.shape[0]),
+            explained_clip=clip,
+            frame_inds=inds,
+            clip_size=list(raw.shape[2:]),
+            feature_size=list(out['z'].shape[2:]),
+            distance_grid=list(out['distance_maps'].shape[2:]),
+            prototype_shape=list(self.head.prototype_layer.prototype_shape),
+            head=type(self.head).__name__,
+            average_clips=self.head.average_clips,
+            projection=self._projection_info(),
+            prediction=dict(
+                leaf=predicted,
+                name=self.node_names[predicted],
+                probability=float(leaf_probs[predicted]),
+                leaf_probabilities=leaf_probs.tolist(),
+                clip_leaf_probabilities=clip_probs.tolist(),
+                node_probabilities=node_probs.tolist()),
+            levels=levels,
+            alternatives=alternatives,
+            abstain=self._abstain(leaf_probs, min_confidence),
+            faithfulness=None,
+            notes=dict(
+                NOTES,
+                activation_box=NOTES['activation_box'].format(
+                    percentile=self.percentile)),
+            node_names=self.node_names,
+            level_names=self.level_names)
+        if faithfulness:
+            data['faithfulness'] = self._faithfulness(
+                inputs[clip], levels, activations, faithfulness_options or {})
+        return Explanation(data=data, images=images)
+
+    def _node_path(self, leaf: int) -> List[int]:
+        """Node ids of ``leaf`` and its ancestors, leaf first."""
+        if self.hierarchy is None:
+            return [leaf]
+        return self.hierarchy.ancestor_path(leaf)
+
+    def _projection_info(self) -> Dict:
+        sources = self.head.prototype_sources
+        if sources is None:
+            return dict(projected=False)
+        return dict(
+            projected=True,
+            **{
+                k: v
+                for k, v in sources.items() if k != 'prototypes'
+            })
+
+    def _abstain(self, leaf_probs: Tensor,
+                 min_confidence: Optional[float]) -> Optional[Dict]:
+        if min_confidence is None:
+            return None
+        if self.hierarchy is None:
+            raise ValueError('--min-confidence needs a hierarchical head; '
+                             f'{type(self.head).__name__} has no hierarchy')
+        probs = leaf_probs.double().cpu()
+        probs = probs / probs.sum()
+        node = abstain_predict(probs, self.hierarchy, min_confidence)
+        if node == ROOT:
+            return dict(
+                min_confidence=min_confidence,
+                node=ROOT,
+                node_name=None,
+                level_name='root',
+                probability=1.0)
+        return dict(
+            min_confidence=min_confidence,
+            node=node,
+            node_name=self.node_names[node],
+            level_name=self.level_names[int(self.hierarchy.node_levels[node])],
+            probability=float(
+                node_probabilities(probs, self.hierarchy)[0, node]))
+
+    def _prototype_rows(self, node: int, topk: int, context: Dict,
+                        images: Dict[str, bytes]) -> List[Dict]:
+        """The top-k prototypes of ``node`` by similarity, with numbers,
+        sources and GIFs."""
+        candidates = [
+            p for p in torch.nonzero(
+                self.prototype_node == node).flatten().tolist()
+            if p not in self.pruned
+        ]
+        sims = context['similarities']
+        candidates.sort(key=lambda p: -float(sims[p]))
+        rows = []
+        distance_maps = context['out']['distance_maps'][context['clip']]
+        grid = distance_maps.shape[1:]
+        for p in candidates[:topk]:
+            best = int(distance_maps[p].flatten().argmin())
+            row = dict(
+                prototype=p,
+                node=int(self.prototype_node[p]),
+                node_name=self.node_names[int(self.prototype_node[p])],
+                similarity=float(sims[p]),
+                min_distance=float(
+                    context['out']['min_distances'][context['clip'], p]),
+                contribution=float(context['contributions'][p, node]),
+                contribution_to_predicted=float(
+                    context['contributions'][p, context['predicted']]),
+                best_cell=[int(c) for c in np.unravel_index(best, grid)],
+                activation_gif=None)
+            row.update(self._source(p, context['render'], images))
+            if context['render']:
+                name = f'gifs/p{p:04d}_test.gif'
+                if name not in images:
+                    images[name] = self._test_gif(context['frames'],
+                                                  context['activations'][p],
+                                                  context['frame_inds'])
+                row['activation_gif'] = name
+            rows.append(row)
+        return rows
+
+    def _test_gif(self, frames: np.ndarray, activation: Tensor,
+                  frame_inds: Sequence[int]) -> bytes:
+        mask = high_activation_mask(activation, self.percentile)
+        boxes = [[(box, ACTIVATION_BOX)] if box is not None else []
+                 for box in frame_boxes(mask)]
+        labels = _frame_labels(frame_inds, len(frames))
+        return animated_gif(
+            heat_overlay(frames, activation.numpy()),
+            boxes,
+            labels=labels,
+            start=int(activation.flatten(1).amax(dim=1).argmax()),
+            scale=self.gif_scale)
+
+    # ------------------------------------------------------------------
+    # prototype sources
+    # ------------------------------------------------------------------
+    def _source(self, p: int, render: bool, images: Dict[str, bytes]) -> Dict:
+        """Provenance of prototype p and, if it can be decoded, its GIF."""
+        sources = self.head.prototype_sources
+        records = (sources or {}).get('prototypes') or []
+        record = records[p] if p < len(records) else None
+        if record is None:
+            status = 'not projected: the model holds no provenance for ' \
+                'this prototype' if sources is None else \
+                'not projected: no training clip of its node was found at ' \
+                'projection time'
+            return dict(source=None, source_status=status, source_gif=None)
+        info = dict(record)
+        result = dict(source=info, source_status='ok', source_gif=None)
+        if self.source_pipeline is None:
+            result['source_status'] = 'the config has no projection ' \
+                'pipeline, so the source clip is not shown'
+            return result
+        if not render:
+            result['source_status'] = 'source clip not decoded (numbers only)'
+            return result
+        try:
+            decoded = self._decode_source(record)
+        except VideoReadError as err:
+            result['source_status'] = f'source clip unavailable: {err}'
+            return result
+        expected = record.get('frame_inds')
+        info['frames_match'] = expected is None or \
+            decoded['frame_inds'] == expected
+        if not info['frames_match']:
+            result['source_status'] = (
+                'the projection pipeline now samples frames '
+                f'{decoded["frame_inds"]} of the source video, not the '
+                f'recorded {expected}; the clip shown differs from the one '
+                'projected')
+        distance_maps = decoded['distance_maps'][p]
+        cell = tuple(record['cell'])
+        if list(distance_maps.shape) == list(record['grid']):
+            info['distance_now'] = float(distance_maps[cell])
+        else:
+            result['source_status'] = (
+                f'the feature grid of the source clip is now '
+                f'{list(distance_maps.shape)}, not the recorded '
+                f'{record["grid"]}')
+        name = f'gifs/p{p:04d}_source.gif'
+        if name not in images:
+            images[name] = self._source_gif(decoded, p, record)
+        result['source_gif'] = name
+        return result
+
+    def _decode_source(self, record: Dict) -> Dict:
+        """Decode the training clip of a record (cached) and run the model
+        on the recorded view."""
+        key = (record['filename'], int(record.get('view', 0)))
+        if key not in self._source_cache:
+            sample = load_clips(
+                self.source_pipeline,
+                record['filename'],
+                label=int(record.get('label', -1)),
+                **self.source_info)
+            raw, inputs = preprocess(self.model, sample)
+            view = key[1]
+            if view >= raw.shape[0]:
+                raise VideoReadError(
+                    f'{record["filename"]}: the projection pipeline gives '
+                    f'{raw.shape[0]} views, the record names view {view}')
+            out = self.head_outputs(inputs[view:view + 1])
+            self._source_cache[key] = dict(
+                frames=to_frames(raw[view]),
+                clip_size=tuple(raw.shape[2:]),
+                frame_inds=frame_indices(sample, view),
+                feature_size=tuple(out['z'].shape[2:]),
+                distance_maps=out['distance_maps'][0].cpu())
+        return self._source_cache[key]
+
+    def _source_gif(self, decoded: Dict, p: int, record: Dict) -> bytes:
+        shape = self.head.prototype_layer.prototype_shape
+        activation = clip_activation_maps(decoded['distance_maps'][p:p + 1],
+                                          self.head.prototype_layer.epsilon,
+                                          shape, decoded['clip_size'])[0]
+        (t0, t1), (y0, y1), (x0, x1) = cell_footprint(record['cell'], shape,
+                                                      decoded['feature_size'],
+                                                      decoded['clip_size'])
+        num = len(decoded['frames'])
+        inside = [t0 <= t < t1 for t in range(num)]
+        boxes = [[((x0, y0, x1, y1), PATCH_BOX)] if inside[t] else []
+                 for t in range(num)]
+        labels = _frame_labels(decoded['frame_inds'], num)
+        return animated_gif(
+            heat_overlay(decoded['frames'], activation.numpy()),
+            boxes,
+            labels=labels,
+            dimmed=[not x for x in inside],
+            start=min(t0, num - 1),
+            scale=self.gif_scale)
+
+    # ------------------------------------------------------------------
+    # faithfulness
+    # ------------------------------------------------------------------
+    def _faithfulness(self, clip: Tensor, levels: List[Dict],
+                      activations: Tensor, options: Dict) -> Dict:
+        targets = [(row['prototype'], level['node']) for level in levels
+                   for row in level['prototypes']]
+        result = deletion_faithfulness(
+            self.scores,
+            clip,
+            targets,
+            activations[[p for p, _ in targets]],
+            percentile=self.percentile,
+            **options)
+        result['scope'] = 'prototypes of the predicted leaf and its ' \
+            'ancestors'
+        return result
