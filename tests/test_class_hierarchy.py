@@ -12,7 +12,10 @@ UCF_HIERARCHY = osp.join(HIERARCHY_FILES_DIR, 'ucf101_hierarchy.csv')
 UCF_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'ucf101_label_map.txt')
 ANET_HIERARCHY = osp.join(HIERARCHY_FILES_DIR, 'activitynet_hierarchy.csv')
 ANET_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'activitynet_label_map.txt')
-UCF_SOURCE = '/work/shared/data/hierarchies/ucf101_hierarchy_source.csv'
+# the raw published table, in the data folder laid beside the repository
+UCF_SOURCE = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'shared',
+    'data', 'hierarchies', 'ucf101_hierarchy_source.csv')
 
 # A small tree; the label map order differs from the row order on purpose.
 TOY_TABLE = """# toy hierarchy

@@ -56,6 +56,9 @@ class HierarchicalProtoHead(BasePrototypeHead):
             Defaults to None.
         temperature (float): tau of Eq. 9. Defaults to 1.0.
         epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
+        last_layer_init_std (float): Std of the normal initialisation of
+            the last layer; small, so that ``expmap0`` starts near the
+            origin instead of saturated at the boundary. Defaults to 1e-3.
         loss_cls (dict): Config of the loss. Defaults to
             ``dict(type='HyperbolicProtoLoss')``.
         topk (int | tuple[int]): Top-k accuracies to log.
@@ -78,11 +81,15 @@ class HierarchicalProtoHead(BasePrototypeHead):
                  curvature: Optional[float] = None,
                  temperature: float = 1.0,
                  epsilon: float = 1e-4,
+                 last_layer_init_std: float = 1e-3,
                  loss_cls: ConfigType = dict(type='HyperbolicProtoLoss'),
                  topk: Union[int, Tuple[int]] = (1, 5),
                  average_clips: Optional[str] = None,
                  init_cfg: Optional[ConfigType] = None) -> None:
         name = type(self).__name__
+        if not last_layer_init_std > 0:
+            raise ValueError(f'{name}: last_layer_init_std must be positive, '
+                             f'got {last_layer_init_std}')
         if not isinstance(num_prototypes_per_class,
                           int) or num_prototypes_per_class <= 0:
             raise ValueError(f'{name}: num_prototypes_per_class must be a '
@@ -140,7 +147,11 @@ class HierarchicalProtoHead(BasePrototypeHead):
             self.num_prototypes,
             self.hyperbolic.node_embeddings.shape[1],
             bias=False)
-        nn.init.kaiming_normal_(self.last_layer.weight)
+        # Small weights: h_e = expmap0(W s) starts near the origin, where
+        # expmap0 is nearly linear. A fan-in initialisation makes ||W s||
+        # large enough that every clip starts saturated at the boundary of
+        # the ball (tanh ~ 1), where the gradients vanish.
+        nn.init.normal_(self.last_layer.weight, std=last_layer_init_std)
 
     def _logits(self, similarities: Tensor) -> Tuple[Tensor, Dict]:
         """Hyperbolic logits (Eq. 6, 9) from similarities (B, P).
