@@ -61,3 +61,17 @@ def retarget_toy_config(config, toy, out_dir, max_epochs=1, workers=0):
     out = osp.join(str(out_dir), osp.basename(config))
     cfg.dump(out)
     return out
+
+
+def tiny_model_options(toy, embedding_file):
+    """Config overrides: a tiny CPG network on the toy dataset ``toy``."""
+    return {
+        'model.backbone.base_channels': 8,
+        'model.cls_head.in_channels': 64,
+        'model.cls_head.proto_channels': 16,
+        'model.cls_head.num_prototypes_per_class': 2,
+        'model.cls_head.num_prototypes_per_ancestor': 2,
+        'model.cls_head.hierarchy_file': toy.hierarchy,
+        'model.cls_head.label_map_file': toy.label_map,
+        'model.cls_head.embedding_file': embedding_file,
+    }

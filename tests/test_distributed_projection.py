@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 
 import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_model_options
 from hprotopnet_mm.engine.projection import patches_at, project_prototypes
 from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
                                      save_embedding,
@@ -51,14 +51,7 @@ def cfg_options(toy, embedding_file):
         'projection_dataloader.dataset.data_prefix.video': toy.video_root,
         'projection_dataloader.batch_size': 5,
         'projection_dataloader.num_workers': 0,
-        'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'model.cls_head.hierarchy_file': toy.hierarchy,
-        'model.cls_head.label_map_file': toy.label_map,
-        'model.cls_head.embedding_file': embedding_file,
+        **tiny_model_options(toy, embedding_file),
     }
 
 

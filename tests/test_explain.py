@@ -14,6 +14,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
+import conftest
 from conftest import REPO_ROOT
 from hprotopnet_mm.datasets import write_video
 from hprotopnet_mm.explain import (
@@ -34,14 +35,7 @@ TOOL = osp.join(REPO_ROOT, 'tools', 'explain.py')
 def tiny_model_options(toy, embedding_file):
     """Config overrides: the test data and a tiny network."""
     return {
-        'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'model.cls_head.hierarchy_file': toy.hierarchy,
-        'model.cls_head.label_map_file': toy.label_map,
-        'model.cls_head.embedding_file': embedding_file,
+        **conftest.tiny_model_options(toy, embedding_file),
         'test_dataloader.dataset.ann_file': toy.val_list,
         'test_dataloader.dataset.data_prefix.video': toy.video_root,
         'projection_dataloader.dataset.ann_file': toy.train_list,

@@ -17,7 +17,7 @@ import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.engine.hooks  # noqa: F401
 import hprotopnet_mm.evaluation  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_model_options
 from hprotopnet_mm.engine.projection import (apply_projection, log_missing,
                                              nearest_clips, patches_at,
                                              project_prototypes,
@@ -57,14 +57,7 @@ def small_config(toy, embedding_file, work_dir, **options):
         'projection_dataloader.dataset': data,
         'projection_dataloader.batch_size': 5,
         'projection_dataloader.num_workers': 0,
-        'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'model.cls_head.hierarchy_file': toy.hierarchy,
-        'model.cls_head.label_map_file': toy.label_map,
-        'model.cls_head.embedding_file': embedding_file,
+        **tiny_model_options(toy, embedding_file),
         'val_cfg': None,
         'val_dataloader': None,
         'val_evaluator': None,

@@ -16,7 +16,7 @@ import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.engine.hooks  # noqa: F401
 import hprotopnet_mm.evaluation  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_model_options
 from hprotopnet_mm.engine.hooks import (PrototypeProjectionHook,
                                         TrainingPhaseHook)
 from hprotopnet_mm.engine.hooks.training_phase_hook import \
@@ -52,14 +52,7 @@ def build_runner(toy, embedding_file, work_dir, **options):
         'train_dataloader.num_workers': 0,
         'projection_dataloader.dataset': data,
         'projection_dataloader.num_workers': 0,
-        'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'model.cls_head.hierarchy_file': toy.hierarchy,
-        'model.cls_head.label_map_file': toy.label_map,
-        'model.cls_head.embedding_file': embedding_file,
+        **tiny_model_options(toy, embedding_file),
         'val_cfg': None,
         'val_dataloader': None,
         'val_evaluator': None,
