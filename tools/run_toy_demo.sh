@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the embedded toy dataset, end to end on the CPU:
-# generate the data, embed its hierarchy, train the CPG model (two prototype
-# projections), test it at clip and video level, and explain one validation
-# video. Run tools/setup_env.sh first (the README's first command does).
+# generate the data, embed its hierarchy, pre-train the backbone (the paper
+# starts from Kinetics-400 weights; here a short 3D-ResNet run on the toy
+# data stands in for them), train the CPG model from that backbone (two
+# prototype projections), test it at clip and video level, and explain one
+# validation video. Run tools/setup_env.sh first (the README's first
+# command does).
 #
 #   bash tools/run_toy_demo.sh            # outputs under work_dirs/toy_demo
 #
@@ -14,18 +17,23 @@ WORK=${WORK:-work_dirs/toy_demo}
 CONFIG=configs/toy/hproto_cpg_r3d18_toy.py
 mkdir -p "$WORK"
 
-echo "== 1/5 toy dataset (data/toy)"
+echo "== 1/6 toy dataset (data/toy)"
 "$PY" tools/make_toy_dataset.py --out data/toy --overwrite
-echo "== 2/5 hyperbolic embedding of the toy hierarchy"
+echo "== 2/6 hyperbolic embedding of the toy hierarchy"
 "$PY" tools/embed_hierarchy.py data/toy/hierarchy.csv data/toy/label_map.txt \
   --dim 32 --out data/toy/embedding_d32.pth --plot "$WORK/toy_hierarchy.png"
-echo "== 3/5 train ($CONFIG)"
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/train"
+echo "== 3/6 pre-train the backbone (configs/toy/i3d_r3d18_toy.py)"
+"$PY" tools/train.py configs/toy/i3d_r3d18_toy.py --work-dir "$WORK/backbone" \
+  --no-validate
+BACKBONE=$(cat "$WORK/backbone/last_checkpoint")
+echo "== 4/6 train ($CONFIG) from $BACKBONE"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/train" \
+  --cfg-options load_from="$BACKBONE"
 CKPT=$(cat "$WORK/train/last_checkpoint")
-echo "== 4/5 test $CKPT"
+echo "== 5/6 test $CKPT"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" \
   --dump "$WORK/test/predictions.pkl"
-echo "== 5/5 explain one validation video"
+echo "== 6/6 explain one validation video"
 VIDEO=data/toy/videos/$(head -n 1 data/toy/val_list.txt | cut -d' ' -f1)
 "$PY" tools/explain.py "$CONFIG" "$CKPT" "$VIDEO" --out "$WORK/explain" \
   --faithfulness
