@@ -75,3 +75,20 @@ def tiny_model_options(toy, embedding_file):
         'model.cls_head.label_map_file': toy.label_map,
         'model.cls_head.embedding_file': embedding_file,
     }
+
+
+def start_train(*args):
+    """Start ``tools/train.py ARGS`` in a subprocess, stdout and stderr on
+    one unbuffered pipe. One thread: runs stay fast on a loaded machine;
+    bit-identical results across processes rely on
+    hprotopnet_mm/compat/torchscript_determinism.py."""
+    import os
+    import subprocess
+    import sys
+    return subprocess.Popen(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))

@@ -13,8 +13,6 @@ import os
 import os.path as osp
 import random
 import shutil
-import subprocess
-import sys
 import threading
 import time
 
@@ -22,10 +20,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO_ROOT, retarget_toy_config
+from conftest import REPO_ROOT, retarget_toy_config, start_train
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
-TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 # logged by CheckpointHook.before_train, after the checkpoint is resumed
 STARTED = 'Checkpoints will be saved to'
 RANDOM_KILLS = 3
@@ -68,21 +65,8 @@ class TrainRun:
     """tools/train.py in a subprocess whose output is read by a thread."""
 
     def __init__(self, config, work_dir, resume):
-        cmd = [
-            sys.executable, TRAIN, config, '--work-dir', work_dir,
-            '--no-validate'
-        ] + (['--resume'] if resume else [])
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=REPO_ROOT,
-            env=dict(
-                os.environ,
-                PYTHONUNBUFFERED='1',
-                PYTORCH_JIT='0',
-                OMP_NUM_THREADS='1'))
+        self.proc = start_train(config, '--work-dir', work_dir, '--no-validate',
+                                *(['--resume'] if resume else []))
         self.lines = []
         self.events = None  # log lines since training started
         self.progress = threading.Condition()

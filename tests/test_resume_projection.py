@@ -1,21 +1,17 @@
 """The toy CPG config end to end with tools/train.py (two projections), and
 runs killed (SIGKILL) inside the projection pass or inside the last-layer
 phase, resumed with --resume, that end exactly like the uninterrupted run."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, start_train
 from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
                                      save_embedding,
                                      train_hyperbolic_embedding)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
-TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 
 
 @pytest.fixture(scope='module')
@@ -64,26 +60,9 @@ def options(toy_data, tmp_path_factory):
 
 def train(work_dir, options, *extra, kill_at=None):
     """Run tools/train.py; with ``kill_at``, SIGKILL it as soon as a log
-    line contains that text. Returns the log.
-
-    Bit-identical results across processes rely on
-    hprotopnet_mm/compat/torchscript_determinism.py. One thread: the runs
-    stay fast on a loaded machine.
-    """
-    cmd = [
-        sys.executable, TRAIN, CONFIG, '--work-dir', work_dir, '--no-validate',
-        *extra, '--cfg-options', *options
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO_ROOT,
-        env=dict(
-            os.environ,
-            PYTHONUNBUFFERED='1',
-            OMP_NUM_THREADS='1'))
+    line contains that text. Returns the log."""
+    proc = start_train(CONFIG, '--work-dir', work_dir, '--no-validate', *extra,
+                       '--cfg-options', *options)
     lines = []
     for line in proc.stdout:
         lines.append(line)

@@ -93,7 +93,8 @@ from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MODEL_CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'r3d18.py')
+MODEL_CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'models')
+MODEL_CONFIG = osp.join(MODEL_CONFIG_DIR, 'r3d18.py')
 SCHEDULE_CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'schedules',
                            'hproto.py')
 DATASETS = ('ucf101', 'activitynet')
@@ -332,32 +333,22 @@ def hierarchy_files(dataset: str, folder: str, seed: int) -> Dict[str, str]:
 
 def head_config(head: str, files: Dict[str, str], num_classes: int,
                 in_channels: int) -> Dict:
-    """Config of the classification head ``head`` (one of ``HEADS``)."""
-    if head == 'i3d':
-        return dict(
-            type='I3DHead',
-            num_classes=num_classes,
-            in_channels=in_channels,
-            spatial_type='avg',
-            dropout_ratio=0.5,
-            init_std=0.01,
-            average_clips='prob')
-    return dict(
-        type='HierarchicalProtoHead',
-        num_classes=num_classes,
-        in_channels=in_channels,
-        hierarchy_file=files['hierarchy_file'],
-        label_map_file=files['label_map_file'],
-        embedding_file=files['embedding_file'],
-        num_prototypes_per_class=10,
-        num_prototypes_per_ancestor=10 if head == 'hproto_cpg' else 0,
-        prototype_shape=(1, 1, 1),
-        loss_cls=dict(
-            type='HyperbolicProtoLoss',
-            cluster_coefs=(0.8, 0.5, 0.3),
-            separation_coefs=(0.08, 0.11, 0.13),
-            l1_coef=1e-4),
+    """Config of the classification head ``head`` (one of ``HEADS``): the
+    head of the project's model config, sized for the dataset. Both heads
+    average clip probabilities, so inference compares like with like."""
+    name = 'r3d18_i3dhead.py' if head == 'i3d' else 'r3d18_hproto.py'
+    cfg = Config.fromfile(osp.join(MODEL_CONFIG_DIR, name)).model.cls_head
+    cfg.update(
+        num_classes=num_classes, in_channels=in_channels,
         average_clips='prob')
+    if head != 'i3d':
+        cfg.update(
+            hierarchy_file=files['hierarchy_file'],
+            label_map_file=files['label_map_file'],
+            embedding_file=files['embedding_file'],
+            num_prototypes_per_class=10,
+            num_prototypes_per_ancestor=10 if head == 'hproto_cpg' else 0)
+    return cfg.to_dict()
 
 
 def recognizer_config(model_config: str, head_cfg: Dict,

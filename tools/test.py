@@ -15,11 +15,11 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
 from hprotopnet_mm.datasets import AnnotationError  # noqa: E402
 from hprotopnet_mm.compat.cpu_distributed import init_cpu_distributed  # noqa: E402
+from hprotopnet_mm.engine import build_runner  # noqa: E402
 from hprotopnet_mm.engine.preflight import (MissingPathError,  # noqa: E402
                                             check_config_paths)
 from hprotopnet_mm.evaluation import (dump_metrics_json,  # noqa: E402
@@ -118,11 +118,7 @@ def main(argv=None):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     if args.launcher == 'pytorch':
         init_cpu_distributed(cfg)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics_table(metrics))

@@ -141,3 +141,12 @@ def resumable_checkpoint(work_dir: str, logger) -> Optional[str]:
         f'{osp.join(work_dir, "last_checkpoint")} names {named!r}, which is '
         f'missing or incomplete, and {work_dir} holds no other complete '
         'checkpoint to resume from')
+
+
+def build_runner(cfg) -> Runner:
+    """The runner a config asks for: ``runner_type`` (``HProtoRunner`` in
+    the project's configs) or MMEngine's ``Runner``, as MMAction2's tools
+    do."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
