@@ -67,7 +67,7 @@ def tiny_model_options(toy, embedding_file):
     """Config overrides: a tiny CPG network on the toy dataset ``toy``."""
     return {
         'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
+        'model.cls_head.in_channels': 32,
         'model.cls_head.proto_channels': 16,
         'model.cls_head.num_prototypes_per_class': 2,
         'model.cls_head.num_prototypes_per_ancestor': 2,

@@ -19,7 +19,7 @@ def model_cfg(toy_data):
     cfg = Config.fromfile(CONFIG).model
     cfg.backbone.base_channels = 8
     cfg.cls_head.update(
-        in_channels=64,
+        in_channels=32,
         proto_channels=16,
         hierarchy_file=toy_data.hierarchy,
         label_map_file=toy_data.label_map,

@@ -387,7 +387,7 @@ def test_train_stops_before_the_first_iteration(toy_data, tmp_path):
         f'train_dataloader.dataset.data_prefix.video={toy_data.video_root}',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'model.backbone.base_channels=8', 'model.cls_head.in_channels=64'
+        'model.backbone.base_channels=8', 'model.cls_head.in_channels=32'
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
     log = out.stdout + out.stderr

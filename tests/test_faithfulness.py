@@ -68,7 +68,7 @@ def test_deletion_on_local_features_with_a_planted_object():
 
     def score_fn(clips):
         _, _, sims = layer(features(clips))
-        return sims, node_logits(sims, membership)
+        return sims, dict(node_logit=node_logits(sims, membership))
 
     distance_maps = layer.distance_maps(features(clip[None]))[0]
     activations = clip_activation_maps(distance_maps[:1], 1e-4, (1, 1, 1),
@@ -137,6 +137,7 @@ def test_deletion_on_a_recognizer_projected_onto_the_object(planted):
         r['best_cell'] for level in data['levels'] for r in level['prototypes']
     ] == [[0, 0, 1]] * 3
     assert len(faith['prototypes']) == 3
+    assert faith['scores'] == ['similarity', 'node_log_prob', 'node_logit']
     assert faith['fill'] == 'mean' and faith['total_voxels'] == 16 * 56 * 56
     assert faith['similarity_drop_top'] > faith['similarity_drop_random'] > 0
     assert faith['similarity_ratio'] > 1
@@ -174,6 +175,20 @@ def test_batch_mode_summarizes_the_split(planted, toy_data):
             np.mean(ratios))
     top = np.mean([v['faithfulness']['similarity_drop_top'] for v in videos])
     assert summary['similarity_drop_top_mean'] == pytest.approx(top)
+    # per level: one reported prototype per node of the predicted path
+    for video in videos:
+        by_level = video['faithfulness']['by_level']
+        assert list(by_level) == ['grandparent', 'parent', 'leaf']
+        assert set(by_level['leaf']) == {
+            'similarity', 'node_log_prob', 'node_logit'
+        }
+    leaf = [v['faithfulness']['by_level']['leaf']['node_log_prob']
+            for v in videos]
+    random = np.mean([d['drop_random'] for d in leaf])
+    expected = np.mean([d['drop_top'] for d in leaf]) / random \
+        if random > 0 else None
+    assert summary['node_log_prob_ratio_pooled_by_level']['leaf'] == (
+        pytest.approx(expected) if expected is not None else None)
     assert sum(summary['abstain']['level_fractions'].values()) == \
         pytest.approx(1)
     with pytest.raises(FileNotFoundError, match='nowhere.txt'):

@@ -176,6 +176,47 @@ def test_shipped_ucf101_hierarchy(tmp_path):
     assert 'loss_separation_grandparent' in losses
 
 
+@pytest.mark.parametrize('per_ancestor', [0, 3])
+def test_last_layer_starts_from_node_connections(per_ancestor):
+    # Column p of the last layer is logmap0 of prototype p's node embedding,
+    # shared among the node's prototypes and the levels that have any: a
+    # clip that matches exactly the prototypes of one leaf and of its
+    # ancestors (similarity 1) is classified as that leaf, for every leaf of
+    # the shipped UCF-101 tree and embedding.
+    from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR
+    files = dict(
+        hierarchy_file=f'{HIERARCHY_FILES_DIR}/ucf101_hierarchy.csv',
+        label_map_file=f'{HIERARCHY_FILES_DIR}/ucf101_label_map.txt',
+        embedding_file=f'{HIERARCHY_FILES_DIR}/ucf101_embedding_d300.pth')
+    head = MODELS.build(
+        dict(
+            head_cfg(files, num_classes=101, proto_channels=4),
+            num_prototypes_per_ancestor=per_ancestor))
+    hierarchy = head.hierarchy
+    ball = head.hyperbolic.ball
+    tangents = ball.logmap0(head.hyperbolic.node_embeddings.double()).float()
+    levels = 1 if per_ancestor == 0 else hierarchy.num_levels
+    weight = head.last_layer.weight.detach()
+    for p in (0, 1, head.num_prototypes - 1):
+        node = int(head.prototype_node[p])
+        count = int((head.prototype_node == node).sum())
+        assert torch.allclose(weight[:, p], tangents[node] / (count * levels))
+    chains = hierarchy.leaf_ancestors  # (K, levels), leaf first
+    similarities = torch.stack([
+        torch.isin(head.prototype_node, chain).float() for chain in chains
+    ])  # (K, P)
+    logits = head.logits_from_similarities(similarities)
+    assert logits.argmax(1).tolist() == list(range(101))
+    # the normal initialisation starts near the origin instead
+    normal = MODELS.build(
+        dict(
+            head_cfg(files, num_classes=101, proto_channels=4),
+            last_layer_init='normal'))
+    assert normal.last_layer.weight.abs().max() < 0.01
+    with pytest.raises(ValueError, match='last_layer_init'):
+        MODELS.build(head_cfg(files, last_layer_init='zeros'))
+
+
 # ----------------------------------------------------------------- logits
 def test_logits_are_geoopt_distances(files):
     torch.manual_seed(1)

@@ -47,7 +47,7 @@ def config(toy_data, tmp_path_factory):
     cfg.train_dataloader.batch_size = 12
     cfg.model.backbone.base_channels = 8
     cfg.model.cls_head.update(
-        in_channels=64,
+        in_channels=32,
         proto_channels=16,
         num_prototypes_per_class=2,
         num_prototypes_per_ancestor=2)

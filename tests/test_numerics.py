@@ -236,7 +236,7 @@ def test_training_with_a_nonfinite_loss_stops_naming_the_iteration(
         sys.executable,
         osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
         work_dir, '--no-validate', '--cfg-options',
-        'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
+        'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
         'model.cls_head.proto_channels=16', 'optim_wrapper.optimizer.lr=1e30'
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)

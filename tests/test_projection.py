@@ -177,7 +177,7 @@ def test_search_is_exact_nearest_candidate(toy_data, embedding_file, tmp_path,
         cfg.model.cls_head = dict(
             type='ProtoPNetHead',
             num_classes=12,
-            in_channels=64,
+            in_channels=32,
             proto_channels=16,
             num_prototypes_per_class=2,
             prototype_shape=(1, 2, 2),
@@ -297,7 +297,7 @@ def test_visiting_order_does_not_matter(toy_data, embedding_file, tmp_path):
 def test_head_without_prototypes_is_refused(toy_data, embedding_file,
                                             tmp_path):
     cfg = small_config(toy_data, embedding_file, str(tmp_path))
-    cfg.model.cls_head = dict(type='I3DHead', num_classes=12, in_channels=64)
+    cfg.model.cls_head = dict(type='I3DHead', num_classes=12, in_channels=32)
     model = MODELS.build(cfg.model)
     dataloader = Runner.build_dataloader(cfg.projection_dataloader, seed=0)
     with pytest.raises(TypeError, match='I3DHead.*prototype_layer'):

@@ -41,7 +41,7 @@ def options(toy_data, tmp_path_factory):
         'projection_dataloader.dataset.data_prefix.video': toy_data.video_root,
         'projection_dataloader.num_workers': 0,
         'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 64,
+        'model.cls_head.in_channels': 32,
         'model.cls_head.proto_channels': 16,
         'model.cls_head.num_prototypes_per_class': 2,
         'model.cls_head.num_prototypes_per_ancestor': 2,

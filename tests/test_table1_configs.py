@@ -20,7 +20,7 @@ def test_toy_variant_trains_a_few_iterations(variant, toy_data, tmp_path):
     work_dir = str(tmp_path / 'work')
     cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
            '--work-dir', work_dir, '--no-validate', '--cfg-options',
-           'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
+           'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
            'train_dataloader.batch_size=12']
     # warm-up would freeze the backbone in the only epoch: start joint
     cfg = Config.fromfile(config)

@@ -17,7 +17,7 @@ def _overrides(toy, max_epochs):
         f'train_dataloader.dataset.data_prefix.video={toy.video_root}',
         'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
+        'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
         f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
     ]
 

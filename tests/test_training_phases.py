@@ -140,8 +140,10 @@ def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
     for group in runner.optim_wrapper.optimizer.param_groups:
         for p in group['params']:
             lrs[id(p)] = (group['lr'], group['weight_decay'])
+    # ProtoPNet's rates for a pre-trained backbone (configs/_base_/schedules/
+    # hproto_toy.py)
     assert lrs[id(params['backbone.conv1.conv.weight'])] == pytest.approx(
-        (1e-3, 1e-4))
+        (1e-4, 1e-4))
     assert lrs[id(params['cls_head.add_on_layers.0.weight'])] == \
         pytest.approx((3e-3, 1e-4))
     assert lrs[id(params['cls_head.prototype_layer.prototype_vectors'])] == \

@@ -47,7 +47,7 @@ def config(toy_data, tmp_path_factory):
     path = retarget_toy_config(CONFIG, toy_data, folder, max_epochs=1)
     cfg = Config.fromfile(path)
     cfg.model.backbone.base_channels = 8
-    cfg.model.cls_head.update(in_channels=64, proto_channels=16)
+    cfg.model.cls_head.update(in_channels=32, proto_channels=16)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.dump(path)
     return path

@@ -157,8 +157,8 @@ def main(argv=None):
                   f'({a["level_name"]})')
         if data['faithfulness'] is not None:
             f = data['faithfulness']
-            print(f'faithfulness: similarity ratio {f["similarity_ratio"]}, '
-                  f'node logit ratio {f["node_logit_ratio"]}')
+            print('faithfulness ratios: ' + ', '.join(
+                f'{key} {f[f"{key}_ratio"]}' for key in f['scores']))
         print(f'report written to {paths["html"]}')
         print(f'numbers written to {paths["json"]}')
         return explanation

@@ -1,23 +1,27 @@
 # Hierarchical prototype network with class-prototype generalisation (CPG:
 # prototypes for every leaf and every ancestor node) on the toy dataset:
-# slim R3D-18 (base_channels=16, 128 output channels) trained from scratch,
-# hyperbolic class embeddings, the phased schedule with two projections.
-# Runs on CPU in minutes:
+# slim R3D-18 up to layer 3 (r3d18_toy_backbone.py: 64 channels, an 8x4x4
+# map for 16x56x56 clips), hyperbolic class embeddings, the
+# phased schedule with two projections. Runs on CPU in minutes; the backbone
+# comes pre-trained from the 3D-ResNet baseline (tools/run_toy_demo.sh):
 #   python tools/make_toy_dataset.py --out data/toy
 #   python tools/embed_hierarchy.py data/toy/hierarchy.csv \
 #       data/toy/label_map.txt --dim 32 --out data/toy/embedding_d32.pth
-#   python tools/train.py configs/toy/hproto_cpg_r3d18_toy.py
+#   python tools/train.py configs/toy/i3d_r3d18_toy.py --work-dir work_dirs/bb
+#   python tools/train.py configs/toy/hproto_cpg_r3d18_toy.py \
+#       --cfg-options load_from=work_dirs/bb/epoch_12.pth
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18.py',
+    '../_base_/models/r3d18_toy_backbone.py',
     '../_base_/datasets/toy.py', '../_base_/schedules/hproto_toy.py'
 ]
 
 model = dict(
-    backbone=dict(base_channels=16),
+    backbone={{_base_.toy_backbone}},
     cls_head=dict(
         type='HierarchicalProtoHead',
         num_classes={{_base_.num_classes}},
-        in_channels=128,
+        in_channels={{_base_.toy_feature_channels}},
         hierarchy_file={{_base_.hierarchy_file}},
         label_map_file={{_base_.label_map_file}},
         embedding_file={{_base_.embedding_file}},

@@ -100,17 +100,49 @@ def explain_split(explainer: PrototypeExplainer,
         if data['faithfulness'] is not None:
             faith = data['faithfulness']
             entry['faithfulness'] = {
-                k: faith[k]
-                for k in ('similarity_drop_top', 'similarity_drop_random',
-                          'similarity_ratio', 'node_logit_drop_top',
-                          'node_logit_drop_random', 'node_logit_ratio')
+                f'{name}_{k}': faith[f'{name}_{k}']
+                for name in faith['scores']
+                for k in ('drop_top', 'drop_random', 'ratio')
             }
+            entry['faithfulness']['by_level'] = drops_by_level(
+                faith, explainer)
         videos.append(entry)
         if bar is not None:
             bar.update()
     if bar is not None:
         sys.stdout.write('\n')
     return dict(videos=videos, summary=summarize(videos, explainer))
+
+
+def drops_by_level(faith: Dict, explainer: PrototypeExplainer) -> Dict:
+    """Mean drops of one explanation's deletion test, per level of the
+    prototypes' nodes.
+
+    Args:
+        faith (dict): Output of :func:`.deletion_faithfulness`.
+        explainer (PrototypeExplainer): Gives the level of every node.
+
+    Returns:
+        dict: level name -> score -> ``dict(drop_top, drop_random)``, the
+        means over that level's prototypes (and random draws).
+    """
+    levels: Dict[str, List[Dict]] = {}
+    for row in faith['prototypes']:
+        level = explainer.level_names[int(
+            explainer.hierarchy.node_levels[row['node']])] \
+            if explainer.hierarchy is not None else explainer.level_names[0]
+        levels.setdefault(level, []).append(row)
+    return {
+        level: {
+            name: dict(
+                drop_top=_mean([r[f'{name}_drop_top'] for r in rows]),
+                drop_random=_mean([
+                    v for r in rows for v in r[f'{name}_drops_random']
+                ]))
+            for name in faith['scores']
+        }
+        for level, rows in levels.items()
+    }
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
@@ -137,7 +169,11 @@ def summarize(videos: Sequence[Dict], explainer: PrototypeExplainer) -> Dict:
             covers_labels=_mean(
                 [float(v['abstain_covers_labels']) for v in videos]))
     if videos and 'faithfulness' in videos[0]:
-        for key in ('similarity', 'node_logit'):
+        keys = [
+            k[:-len('_ratio')] for k in videos[0]['faithfulness']
+            if k.endswith('_ratio')
+        ]
+        for key in keys:
             ratios = [
                 v['faithfulness'][f'{key}_ratio'] for v in videos
                 if v['faithfulness'][f'{key}_ratio'] is not None
@@ -151,4 +187,20 @@ def summarize(videos: Sequence[Dict], explainer: PrototypeExplainer) -> Dict:
             summary[f'{key}_drop_random_mean'] = random
             summary[f'{key}_ratio_pooled'] = top / random \
                 if random is not None and random > 0 else None
+        # pooled per level: e.g. the leaf level's node scores are the
+        # class scores
+        by_level: Dict[str, Dict] = {}
+        for v in videos:
+            for level, scores in v['faithfulness']['by_level'].items():
+                for key, drops in scores.items():
+                    pair = by_level.setdefault(key, {}).setdefault(
+                        level, ([], []))
+                    pair[0].append(drops['drop_top'])
+                    pair[1].append(drops['drop_random'])
+        for key, levels in by_level.items():
+            summary[f'{key}_ratio_pooled_by_level'] = {
+                level: (float(np.mean(top) / np.mean(random))
+                        if np.mean(random) > 0 else None)
+                for level, (top, random) in levels.items()
+            }
     return summary

@@ -160,15 +160,20 @@ class PrototypeExplainer:
             for key in outputs[0] if torch.is_tensor(outputs[0][key])
         }
 
-    def scores(self, clips: Tensor) -> Tuple[Tensor, Tensor]:
-        """Similarities (M, P) and node logits (M, N) of clips (M, C, T, H,
-        W), in one batch."""
+    def scores(self, clips: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Similarities (M, P) and node scores of clips (M, C, T, H, W), in
+        one batch: ``node_log_prob`` (M, N), the log-probability of every
+        node (its leaves' probabilities summed), and ``node_logit`` (M, N),
+        see :func:`.node_logits`."""
         with torch.no_grad():
             feats, _ = self.model.extract_feat(
                 clips[:, None].to(self.device), test_mode=True)
             out = self.head.forward_explain(feats)
-        return out['similarities'], node_logits(out['cls_score'],
-                                                self.membership)
+        logits = out['cls_score']
+        return out['similarities'], dict(
+            node_log_prob=node_logits(
+                F.log_softmax(logits, dim=-1), self.membership),
+            node_logit=node_logits(logits, self.membership))
 
     def _logits_of_similarities(self, similarities: Tensor) -> Tensor:
         return self.head.logits_from_similarities(similarities)

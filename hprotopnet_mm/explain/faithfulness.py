@@ -13,12 +13,17 @@ twice over:
 Occluded voxels are filled in the model's input space (after the data
 preprocessor's normalisation) with the clip's per-channel mean
 (``fill='mean'``) or with 0 (``fill='zero'``, the preprocessor's mean
-colour). The drops of p's similarity and of node n's logit (see
-:mod:`.contributions`) are measured, and the faithfulness ratio is
-``mean drop (top) / mean drop (random)``, over the prototypes and draws of
-one explanation. A ratio above 1 says the highlighted regions matter more
-than random regions of the same size. It is undefined (None) when the mean
-random drop is not positive.
+colour). The drops of p's similarity and of node n's scores are measured:
+its log-probability ``node_log_prob`` (the class score of the decision) and
+its unnormalised logit ``node_logit`` (see :mod:`.contributions`). The
+faithfulness ratio of a score is ``mean drop (top) / mean drop (random)``,
+over the prototypes and draws of one explanation. A ratio above 1 says the
+highlighted regions matter more than random regions of the same size. It is
+undefined (None) when the mean random drop is not positive.
+
+The log-probability is the score to read for hyperbolic heads: their logits
+``-d(h, phi_k)`` share a term that grows with the radius of ``h`` and that
+the softmax ignores, so a logit can rise while the class loses probability.
 """
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -79,20 +84,22 @@ def _ratio(top: float, random: float) -> Optional[float]:
     return top / random if random > 0 else None
 
 
-def deletion_faithfulness(score_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
-                          clip: Tensor,
-                          targets: Sequence[Tuple[int, int]],
-                          activations: Tensor,
-                          percentile: float = 95,
-                          num_random: int = 5,
-                          seed: int = 0,
-                          fill: str = 'mean',
-                          batch_size: int = 8) -> Dict:
+def deletion_faithfulness(
+        score_fn: Callable[[Tensor], Tuple[Tensor, Dict[str, Tensor]]],
+        clip: Tensor,
+        targets: Sequence[Tuple[int, int]],
+        activations: Tensor,
+        percentile: float = 95,
+        num_random: int = 5,
+        seed: int = 0,
+        fill: str = 'mean',
+        batch_size: int = 8) -> Dict:
     """Deletion faithfulness of the prototypes of one explanation.
 
     Args:
         score_fn (Callable): Clips (M, C, T, H, W) -> similarities (M, P)
-            and node logits (M, N).
+            and a dict of node scores, name -> (M, N), e.g.
+            ``node_log_prob`` and ``node_logit``.
         clip (Tensor): The explained clip, model input (C, T, H, W).
         targets (Sequence[tuple[int, int]]): (prototype, node) pairs.
         activations (Tensor): Upsampled activation map of every target,
@@ -104,13 +111,12 @@ def deletion_faithfulness(score_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
         batch_size (int): Clips per forward pass.
 
     Returns:
-        dict: ``prototypes``: per target its ``prototype``, ``node``,
-        ``voxels`` and the drops (``similarity_drop_top``,
-        ``similarity_drops_random``, ``node_logit_drop_top``,
-        ``node_logit_drops_random``); the means ``similarity_drop_top``,
-        ``similarity_drop_random``, ``node_logit_drop_top``,
-        ``node_logit_drop_random``; the ratios ``similarity_ratio`` and
-        ``node_logit_ratio`` (None where undefined); and the settings.
+        dict: ``scores``: ``'similarity'`` (of the target's prototype)
+        followed by the node score names. ``prototypes``: per target its
+        ``prototype``, ``node``, ``voxels`` and, for every score S,
+        ``S_drop_top`` and ``S_drops_random``. For every score the means
+        ``S_drop_top`` and ``S_drop_random`` and the ratio ``S_ratio``
+        (None where undefined); and the settings.
     """
     if len(targets) != activations.shape[0]:
         raise ValueError(f'{len(targets)} targets but '
@@ -131,44 +137,42 @@ def deletion_faithfulness(score_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
                 [top[None],
                  random_region_masks(top, num_random, generator)]))
     masks = torch.cat(masks)  # (R * (1 + num_random), T, H, W)
-    sims, logits = [], []
     with torch.no_grad():
-        base_sims, base_logits = score_fn(clip[None])
-        for start in range(0, masks.shape[0], batch_size):
-            s, n = score_fn(
-                occlude(clip, masks[start:start + batch_size], fill))
-            sims.append(s)
-            logits.append(n)
-    sims = torch.cat(sims).view(len(targets), 1 + num_random, -1)
-    logits = torch.cat(logits).view(len(targets), 1 + num_random, -1)
+        base = _flat_scores(score_fn(clip[None]))
+        occluded = [
+            _flat_scores(
+                score_fn(occlude(clip, masks[start:start + batch_size],
+                                 fill)))
+            for start in range(0, masks.shape[0], batch_size)
+        ]
+    names = list(base)
+    # per score: (R, 1 + num_random, P or N)
+    scores = {
+        name: torch.cat([o[name] for o in occluded]).view(
+            len(targets), 1 + num_random, -1)
+        for name in names
+    }
     rows: List[Dict] = []
     for r, (prototype, node) in enumerate(targets):
-        sim_drop = (base_sims[0, prototype] - sims[r, :, prototype]).tolist()
-        logit_drop = (base_logits[0, node] - logits[r, :, node]).tolist()
-        rows.append(
-            dict(
-                prototype=int(prototype),
-                node=int(node),
-                voxels=int(masks[r * (1 + num_random)].sum()),
-                similarity_drop_top=sim_drop[0],
-                similarity_drops_random=sim_drop[1:],
-                node_logit_drop_top=logit_drop[0],
-                node_logit_drops_random=logit_drop[1:]))
+        row = dict(
+            prototype=int(prototype),
+            node=int(node),
+            voxels=int(masks[r * (1 + num_random)].sum()))
+        for name in names:
+            index = prototype if name == 'similarity' else node
+            drop = (base[name][0, index] - scores[name][r, :, index]).tolist()
+            row[f'{name}_drop_top'] = drop[0]
+            row[f'{name}_drops_random'] = drop[1:]
+        rows.append(row)
 
-    def mean(key: str, random: bool) -> float:
-        values = [v for row in rows for v in row[key]] if random else \
-            [row[key] for row in rows]
-        return sum(values) / len(values)
-
-    summary = dict(
-        similarity_drop_top=mean('similarity_drop_top', False),
-        similarity_drop_random=mean('similarity_drops_random', True),
-        node_logit_drop_top=mean('node_logit_drop_top', False),
-        node_logit_drop_random=mean('node_logit_drops_random', True))
-    summary['similarity_ratio'] = _ratio(summary['similarity_drop_top'],
-                                         summary['similarity_drop_random'])
-    summary['node_logit_ratio'] = _ratio(summary['node_logit_drop_top'],
-                                         summary['node_logit_drop_random'])
+    summary: Dict = dict(scores=names)
+    for name in names:
+        top = [row[f'{name}_drop_top'] for row in rows]
+        random = [v for row in rows for v in row[f'{name}_drops_random']]
+        summary[f'{name}_drop_top'] = sum(top) / len(top)
+        summary[f'{name}_drop_random'] = sum(random) / len(random)
+        summary[f'{name}_ratio'] = _ratio(summary[f'{name}_drop_top'],
+                                          summary[f'{name}_drop_random'])
     return dict(
         summary,
         prototypes=rows,
@@ -177,3 +181,12 @@ def deletion_faithfulness(score_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
         seed=seed,
         fill=fill,
         total_voxels=int(clip[0].numel()))
+
+
+def _flat_scores(scores: Tuple[Tensor, Dict[str, Tensor]]) -> Dict:
+    """``score_fn``'s output as one dict, similarities first."""
+    similarities, node_scores = scores
+    if 'similarity' in node_scores:
+        raise ValueError('"similarity" is reserved for the prototype '
+                         'similarities; rename that node score')
+    return dict(similarity=similarities, **node_scores)

@@ -116,29 +116,35 @@ def _node_html(entry: Dict, images: Dict[str, bytes], label: str,
             f'<div class="protos">{body}</div></div>')
 
 
+_SCORE_LABELS = dict(
+    similarity='prototype similarity',
+    node_log_prob='node log-probability',
+    node_logit='node logit')
+
+
+def _mean(values: List[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _faithfulness_html(faith: Dict, names: List[str]) -> str:
-    head = ('<tr><th>prototype</th><th>node</th><th>voxels</th>'
-            '<th>similarity drop (top)</th><th>similarity drop (random, '
-            'mean)</th><th>node logit drop (top)</th><th>node logit drop '
-            '(random, mean)</th></tr>')
+    scores = faith['scores']
+    head = '<tr><th>prototype</th><th>node</th><th>voxels</th>' + ''.join(
+        f'<th>{_esc(_SCORE_LABELS.get(key, key))} drop (top)</th>'
+        f'<th>{_esc(_SCORE_LABELS.get(key, key))} drop (random, mean)</th>'
+        for key in scores) + '</tr>'
     rows = ''
     for r in faith['prototypes']:
-        rand_sim = sum(r['similarity_drops_random']) / len(
-            r['similarity_drops_random'])
-        rand_logit = sum(r['node_logit_drops_random']) / len(
-            r['node_logit_drops_random'])
+        cells = ''.join(
+            f'<td>{_num(r[f"{key}_drop_top"])}</td>'
+            f'<td>{_num(_mean(r[f"{key}_drops_random"]))}</td>'
+            for key in scores)
         rows += (f'<tr><td>{r["prototype"]}</td><td>{_esc(names[r["node"]])}'
-                 f'</td><td>{r["voxels"]}</td>'
-                 f'<td>{_num(r["similarity_drop_top"])}</td>'
-                 f'<td>{_num(rand_sim)}</td>'
-                 f'<td>{_num(r["node_logit_drop_top"])}</td>'
-                 f'<td>{_num(rand_logit)}</td></tr>')
+                 f'</td><td>{r["voxels"]}</td>{cells}</tr>')
     summary = ''.join(
-        f'<li>{name}: mean drop {_num(faith[f"{key}_drop_top"])} (top) vs '
+        f'<li>{_esc(_SCORE_LABELS.get(key, key))}: mean drop '
+        f'{_num(faith[f"{key}_drop_top"])} (top) vs '
         f'{_num(faith[f"{key}_drop_random"])} (random), ratio <b>'
-        f'{_ratio_text(faith[f"{key}_ratio"])}</b></li>'
-        for name, key in (('similarity', 'similarity'), ('node logit',
-                                                         'node_logit')))
+        f'{_ratio_text(faith[f"{key}_ratio"])}</b></li>' for key in scores)
     return (f'<p>Occluding each prototype\'s top region (voxels at or above '
             f'the {faith["percentile"]}th percentile of its activation map, '
             f'filled with the {faith["fill"]} value) against '

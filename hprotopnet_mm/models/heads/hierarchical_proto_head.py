@@ -11,6 +11,33 @@ from .base_prototype_head import BasePrototypeHead, one_hot_identity
 from .utils import load_hierarchy_and_embedding, set_level_scores
 
 
+def node_connection_weights(node_tangents: Tensor, prototype_node: Tensor,
+                            prototype_level: Tensor) -> Tensor:
+    """Last-layer weights that connect every prototype to its node.
+
+    Column p is the tangent vector at the origin of the embedding of
+    prototype p's node, ``logmap0(phi_n)``, divided by the number of
+    prototypes of that node and by the number of levels that have
+    prototypes. A clip whose similarity is 1 to every prototype of a leaf
+    and of its ancestors, and 0 to all others, maps to the mean of the
+    chain's tangent vectors, on the leaf's side of the ball: training starts
+    from evidence that points to the prototypes' own classes, as with
+    ProtoPNet's class connections.
+
+    Args:
+        node_tangents (Tensor): ``logmap0`` of the node embeddings, (N, D).
+        prototype_node (Tensor): Node of every prototype, (P, ).
+        prototype_level (Tensor): Level of every prototype's node, (P, ).
+
+    Returns:
+        Tensor: Weight of ``Linear(P, D)``, shape (D, P).
+    """
+    counts = torch.bincount(prototype_node, minlength=node_tangents.shape[0])
+    num_levels = len(torch.unique(prototype_level))
+    scale = 1.0 / (counts[prototype_node].to(node_tangents.dtype) * num_levels)
+    return (node_tangents[prototype_node] * scale[:, None]).t().contiguous()
+
+
 @MODELS.register_module()
 class HierarchicalProtoHead(BasePrototypeHead):
     """Hierarchical ProtoPNet head for 3D backbones.
@@ -56,9 +83,14 @@ class HierarchicalProtoHead(BasePrototypeHead):
             Defaults to None.
         temperature (float): tau of Eq. 9. Defaults to 1.0.
         epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
-        last_layer_init_std (float): Std of the normal initialisation of
-            the last layer; small, so that ``expmap0`` starts near the
-            origin instead of saturated at the boundary. Defaults to 1e-3.
+        last_layer_init (str): Initialisation of the last layer.
+            ``'nodes'``: column p points from the origin to the embedding of
+            prototype p's node (see :func:`node_connection_weights`), the
+            hyperbolic counterpart of ProtoPNet's class connections.
+            ``'normal'``: N(0, ``last_layer_init_std``). Defaults to 'nodes'.
+        last_layer_init_std (float): Std of the ``'normal'`` initialisation;
+            small, so that ``expmap0`` starts near the origin instead of
+            saturated at the boundary. Defaults to 1e-3.
         loss_cls (dict): Config of the loss. Defaults to
             ``dict(type='HyperbolicProtoLoss')``.
         topk (int | tuple[int]): Top-k accuracies to log.
@@ -81,12 +113,16 @@ class HierarchicalProtoHead(BasePrototypeHead):
                  curvature: Optional[float] = None,
                  temperature: float = 1.0,
                  epsilon: float = 1e-4,
+                 last_layer_init: str = 'nodes',
                  last_layer_init_std: float = 1e-3,
                  loss_cls: ConfigType = dict(type='HyperbolicProtoLoss'),
                  topk: Union[int, Tuple[int]] = (1, 5),
                  average_clips: Optional[str] = None,
                  init_cfg: Optional[ConfigType] = None) -> None:
         name = type(self).__name__
+        if last_layer_init not in ('nodes', 'normal'):
+            raise ValueError(f'{name}: last_layer_init must be "nodes" or '
+                             f'"normal", got {last_layer_init!r}')
         if not last_layer_init_std > 0:
             raise ValueError(f'{name}: last_layer_init_std must be positive, '
                              f'got {last_layer_init_std}')
@@ -147,11 +183,19 @@ class HierarchicalProtoHead(BasePrototypeHead):
             self.num_prototypes,
             self.hyperbolic.node_embeddings.shape[1],
             bias=False)
-        # Small weights: h_e = expmap0(W s) starts near the origin, where
-        # expmap0 is nearly linear. A fan-in initialisation makes ||W s||
-        # large enough that every clip starts saturated at the boundary of
-        # the ball (tanh ~ 1), where the gradients vanish.
-        nn.init.normal_(self.last_layer.weight, std=last_layer_init_std)
+        if last_layer_init == 'nodes':
+            with torch.no_grad():
+                self.last_layer.weight.copy_(
+                    node_connection_weights(
+                        self.hyperbolic.ball.logmap0(
+                            self.hyperbolic.node_embeddings.double()).float(),
+                        prototype_node, self.prototype_level))
+        else:
+            # Small weights: h_e = expmap0(W s) starts near the origin,
+            # where expmap0 is nearly linear. A fan-in initialisation makes
+            # ||W s|| large enough that every clip starts saturated at the
+            # boundary of the ball (tanh ~ 1), where the gradients vanish.
+            nn.init.normal_(self.last_layer.weight, std=last_layer_init_std)
 
     def _logits(self, similarities: Tensor) -> Tuple[Tensor, Dict]:
         """Hyperbolic logits (Eq. 6, 9) from similarities (B, P).
