@@ -152,6 +152,14 @@ def test_contributions_of_a_linear_head_are_similarity_times_weight():
     result = prototype_contributions(sims, lambda s: s @ weight.t(),
                                      membership)
     assert torch.allclose(result, sims[:, None] * weight.t())
+    # log-probabilities: the logit's change minus that of the log-sum-exp
+    log_probs = prototype_contributions(
+        sims, lambda s: s @ weight.t(), membership, log_probabilities=True)
+    removed = sims[None].repeat(5, 1)
+    removed[range(5), range(5)] = 0
+    shift = torch.logsumexp(sims @ weight.t(), -1) - torch.logsumexp(
+        removed @ weight.t(), -1)
+    assert torch.allclose(log_probs, result - shift[:, None])
 
 
 def test_node_logits_sum_probabilities_under_a_node():
@@ -217,15 +225,19 @@ def test_explainer_rows_contributions_and_planted_prototype(tiny, toy_data):
     assert row['similarity'] > math.log(1.001 / 1.1e-3)
     assert row['source'] is None and 'not projected' in row['source_status']
 
-    # contribution == change of the class logit when the prototype's
-    # last-layer column is zeroed (the same as zeroing its similarity)
+    # contributions == change of the class log-probability and of the
+    # class logit when the prototype's last-layer column is zeroed (the same
+    # as zeroing its similarity)
     feats, _ = model.extract_feat(inputs[None], test_mode=True)
     with torch.no_grad():
-        full = head.forward_explain(feats)['cls_score'][0, leaf]
+        full = head.forward_explain(feats)['cls_score'][0]
         head.last_layer.weight[:, prototype] = 0
-        without = head.forward_explain(feats)['cls_score'][0, leaf]
+        without = head.forward_explain(feats)['cls_score'][0]
+    assert row['logit_contribution'] == pytest.approx(
+        (full[leaf] - without[leaf]).item(), abs=1e-4)
+    log_prob_change = (full.log_softmax(-1) - without.log_softmax(-1))[leaf]
     assert row['contribution'] == pytest.approx(
-        (full - without).item(), abs=1e-4)
+        log_prob_change.item(), abs=1e-4)
 
     # the activation map of the planted prototype peaks in its cell
     out = explainer.head_outputs(inputs)

@@ -10,7 +10,8 @@ from .activation_maps import (cell_footprint, clip_activation_maps,
                               upsample_activation)
 from .batch import explain_split, read_split_list, summarize
 from .clip_gif import animated_gif, heat_overlay
-from .contributions import node_logits, prototype_contributions
+from .contributions import (node_log_probabilities, node_logits,
+                            prototype_contributions)
 from .explainer import Explanation, PrototypeExplainer
 from .faithfulness import (deletion_faithfulness, occlude, random_region_masks)
 from .loading import (VideoReadError, check_video, load_clips, load_config,
@@ -25,8 +26,8 @@ __all__ = [
     'frame_boxes', 'high_activation_mask', 'similarity_maps',
     'spread_to_feature_grid', 'upsample_activation', 'explain_split',
     'read_split_list', 'summarize', 'animated_gif', 'heat_overlay',
-    'node_logits', 'prototype_contributions', 'Explanation',
-    'PrototypeExplainer', 'deletion_faithfulness', 'occlude',
+    'node_log_probabilities', 'node_logits', 'prototype_contributions',
+    'Explanation', 'PrototypeExplainer', 'deletion_faithfulness', 'occlude',
     'random_region_masks', 'VideoReadError', 'check_video', 'load_clips',
     'load_config', 'load_recognizer', 'preprocess', 'find_projection_pipeline',
     'find_test_pipeline', 'render_html', 'write_report'

@@ -32,7 +32,8 @@ from .abstain import ROOT, abstain_predict, node_probabilities
 from .activation_maps import (cell_footprint, clip_activation_maps,
                               frame_boxes, high_activation_mask)
 from .clip_gif import (ACTIVATION_BOX, PATCH_BOX, animated_gif, heat_overlay)
-from .contributions import node_logits, prototype_contributions
+from .contributions import (node_log_probabilities, node_logits,
+                            prototype_contributions)
 from .faithfulness import deletion_faithfulness
 from .loading import (VideoReadError, check_video, frame_indices, load_clips,
                       preprocess, to_frames)
@@ -40,10 +41,13 @@ from .loading import (VideoReadError, check_video, frame_indices, load_clips,
 NOTES = dict(
     similarity='log((d + 1) / (d + epsilon)) of the smallest squared L2 '
     'distance d between the prototype and any patch of the clip (Eq. 5)',
-    contribution="change of the node's logit when the prototype's "
-    'similarity is set to 0, all other similarities kept; a leaf\'s logit '
-    'is the class logit, an ancestor\'s the log-sum-exp of the logits of '
-    'the leaves under it',
+    contribution="change of the node's log-probability when the "
+    "prototype's similarity is set to 0, all other similarities kept (a "
+    "node's probability sums the probabilities of the leaves under it)",
+    logit_contribution="the same change of the node's logit: a leaf's "
+    'logit is the class logit, an ancestor\'s the log-sum-exp of the logits '
+    'of the leaves under it; hyperbolic logits share a term that grows with '
+    'the radius of the embedding and that the softmax ignores',
     activation_map='similarity of the prototype to every patch, spread to '
     'the cells each patch covers, upsampled trilinearly over frames, '
     'height and width to the clip the model saw; colours scaled per clip '
@@ -171,8 +175,7 @@ class PrototypeExplainer:
             out = self.head.forward_explain(feats)
         logits = out['cls_score']
         return out['similarities'], dict(
-            node_log_prob=node_logits(
-                F.log_softmax(logits, dim=-1), self.membership),
+            node_log_prob=node_log_probabilities(logits, self.membership),
             node_logit=node_logits(logits, self.membership))
 
     def _logits_of_similarities(self, similarities: Tensor) -> Tensor:
@@ -228,9 +231,13 @@ class PrototypeExplainer:
         clip = int(clip_probs[:, predicted].argmax())
         node_probs = (leaf_probs.double() @ self.membership.double().t()).cpu()
         similarities = out['similarities'][clip]
-        contributions = prototype_contributions(similarities,
-                                                self._logits_of_similarities,
-                                                self.membership).cpu()
+        contributions = prototype_contributions(
+            similarities,
+            self._logits_of_similarities,
+            self.membership,
+            log_probabilities=True).cpu()
+        logit_contributions = prototype_contributions(
+            similarities, self._logits_of_similarities, self.membership).cpu()
         activations = clip_activation_maps(
             out['distance_maps'][clip], self.head.prototype_layer.epsilon,
             self.head.prototype_layer.prototype_shape, raw.shape[2:]).cpu()
@@ -242,6 +249,7 @@ class PrototypeExplainer:
             frame_inds=inds,
             similarities=similarities.cpu(),
             contributions=contributions,
+            logit_contributions=logit_contributions,
             activations=activations,
             predicted=predicted,
             render=render)
@@ -374,6 +382,8 @@ class PrototypeExplainer:
                 contribution=float(context['contributions'][p, node]),
                 contribution_to_predicted=float(
                     context['contributions'][p, context['predicted']]),
+                logit_contribution=float(
+                    context['logit_contributions'][p, node]),
                 best_cell=[int(c) for c in np.unravel_index(best, grid)],
                 activation_gif=None)
             row.update(self._source(p, context['render'], images))

@@ -81,7 +81,8 @@ def _prototype_html(row: Dict, images: Dict[str, bytes]) -> str:
         ('node', row['node_name']),
         ('similarity', _num(row['similarity'])),
         ('min distance', _num(row['min_distance'])),
-        ('contribution', _num(row['contribution'])),
+        ('contribution (log-probability)', _num(row['contribution'])),
+        ('contribution (logit)', _num(row['logit_contribution'])),
         ('best cell (t,h,w)', row['best_cell']),
     ] + _source_cell(row)
     table = ''.join(f'<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>'
