@@ -26,7 +26,8 @@ from typing import Tuple
 import numpy as np
 
 from .toy_hierarchy import LEVEL_NAMES, build_toy_hierarchy
-from .toy_videos import check_clip_size, render_clip, write_video
+from .toy_videos import (check_clip_size, object_track, render_clip,
+                         sample_clip_params, write_video)
 
 _SPLIT_KEYS = {'train': 0, 'val': 1, 'ambiguous': 2}
 AMBIGUOUS_WEIGHT = 0.5
@@ -171,3 +172,45 @@ def make_toy_dataset(out_dir: str,
         writer.writerow(LEVEL_NAMES)
         writer.writerows(hierarchy.rows())
     return replace(files, num_videos=num_videos)
+
+
+def toy_object_track(video: str,
+                     seed: int = 0,
+                     size: int = 64,
+                     num_frames: int = 32) -> Tuple[int, np.ndarray]:
+    """Label and object centres of a train or val clip of the toy dataset.
+
+    The clip is identified by its list path, ``<split>/<leaf>_<k>.mp4``
+    (any folder before it is ignored), and redrawn from its child seed, so
+    the centres are those :func:`make_toy_dataset` drew with the same
+    ``seed``, ``size`` and ``num_frames``.
+
+    Args:
+        video (str): Path of the clip.
+        seed (int): Root seed of the dataset. Defaults to 0.
+        size (int): Frame side of the dataset. Defaults to 64.
+        num_frames (int): Frames per clip of the dataset. Defaults to 32.
+
+    Returns:
+        tuple: The leaf label and the (num_frames, 2) (x, y) object centres
+        in pixels of the video's frames.
+
+    Raises:
+        ValueError: If the path is not a train or val clip of the toy
+            dataset.
+    """
+    parts = os.path.normpath(video).split(os.sep)
+    split, stem = (parts[-2], os.path.splitext(parts[-1])[0]) \
+        if len(parts) >= 2 else (None, '')
+    leaf_name, _, k = stem.rpartition('_')
+    hierarchy = build_toy_hierarchy()
+    if split not in ('train', 'val') or not k.isdigit() \
+            or leaf_name not in hierarchy.leaf_names:
+        raise ValueError(f'{video}: not a train or val clip of the toy '
+                         'dataset (<split>/<leaf>_<k>.mp4, split train or '
+                         'val)')
+    label = hierarchy.leaf_names.index(leaf_name)
+    params = sample_clip_params(
+        clip_rng(seed, split, label, int(k)), size=size,
+        num_frames=num_frames)
+    return label, object_track(hierarchy, label, params)

@@ -356,21 +356,27 @@ class PrototypeExplainer:
             probability=float(
                 node_probabilities(probs, self.hierarchy)[0, node]))
 
-    def _prototype_rows(self, node: int, topk: int, context: Dict,
-                        images: Dict[str, bytes]) -> List[Dict]:
-        """The top-k prototypes of ``node`` by similarity, with numbers,
-        sources and GIFs."""
+    def top_prototypes(self, node: int, similarities: Tensor,
+                       topk: int) -> List[int]:
+        """The (unpruned) prototypes of ``node`` with the ``topk`` highest
+        of the ``similarities`` (P, ), most similar first."""
         candidates = [
             p for p in torch.nonzero(
                 self.prototype_node == node).flatten().tolist()
             if p not in self.pruned
         ]
+        candidates.sort(key=lambda p: -float(similarities[p]))
+        return candidates[:topk]
+
+    def _prototype_rows(self, node: int, topk: int, context: Dict,
+                        images: Dict[str, bytes]) -> List[Dict]:
+        """The top-k prototypes of ``node`` by similarity, with numbers,
+        sources and GIFs."""
         sims = context['similarities']
-        candidates.sort(key=lambda p: -float(sims[p]))
         rows = []
         distance_maps = context['out']['distance_maps'][context['clip']]
         grid = distance_maps.shape[1:]
-        for p in candidates[:topk]:
+        for p in self.top_prototypes(node, sims, topk):
             best = int(distance_maps[p].flatten().argmin())
             row = dict(
                 prototype=p,
