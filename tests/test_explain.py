@@ -149,12 +149,11 @@ def test_contributions_of_a_linear_head_are_similarity_times_weight():
     weight = torch.randn(3, 5, generator=generator, dtype=torch.float64)
     sims = torch.rand(5, generator=generator, dtype=torch.float64)
     membership = torch.eye(3, dtype=torch.bool)
-    result = prototype_contributions(sims, lambda s: s @ weight.t(),
-                                     membership)
+    log_probs, result = prototype_contributions(sims,
+                                                lambda s: s @ weight.t(),
+                                                membership)
     assert torch.allclose(result, sims[:, None] * weight.t())
     # log-probabilities: the logit's change minus that of the log-sum-exp
-    log_probs = prototype_contributions(
-        sims, lambda s: s @ weight.t(), membership, log_probabilities=True)
     removed = sims[None].repeat(5, 1)
     removed[range(5), range(5)] = 0
     shift = torch.logsumexp(sims @ weight.t(), -1) - torch.logsumexp(

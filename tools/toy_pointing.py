@@ -107,10 +107,7 @@ def point_video(explainer, pipeline, path, label, args):
                 node, out['similarities'][clip], args.topk_prototypes)
             for row in pointing_rows(out['distance_maps'][clip], prototypes,
                                      centres, raw.shape[2:], shape):
-                row.update(
-                    clip=clip,
-                    level=explainer.level_names[int(
-                        hierarchy.node_levels[node])])
+                row.update(clip=clip, level=explainer.level_name(node))
                 rows.append(row)
     return rows, tuple(out['distance_maps'].shape[3:])
 

@@ -18,6 +18,7 @@ from mmengine.utils import ProgressBar
 
 from .abstain import ROOT
 from .explainer import PrototypeExplainer
+from .faithfulness import drop_ratio, mean_drops
 
 
 def read_split_list(path: str, video_root: str) -> List[Tuple[str, List[int]]]:
@@ -128,17 +129,11 @@ def drops_by_level(faith: Dict, explainer: PrototypeExplainer) -> Dict:
     """
     levels: Dict[str, List[Dict]] = {}
     for row in faith['prototypes']:
-        level = explainer.level_names[int(
-            explainer.hierarchy.node_levels[row['node']])] \
-            if explainer.hierarchy is not None else explainer.level_names[0]
-        levels.setdefault(level, []).append(row)
+        levels.setdefault(explainer.level_name(row['node']), []).append(row)
     return {
         level: {
             name: dict(
-                drop_top=_mean([r[f'{name}_drop_top'] for r in rows]),
-                drop_random=_mean([
-                    v for r in rows for v in r[f'{name}_drops_random']
-                ]))
+                zip(('drop_top', 'drop_random'), mean_drops(rows, name)))
             for name in faith['scores']
         }
         for level, rows in levels.items()
@@ -185,8 +180,7 @@ def summarize(videos: Sequence[Dict], explainer: PrototypeExplainer) -> Dict:
             summary[f'{key}_ratio_undefined'] = len(videos) - len(ratios)
             summary[f'{key}_drop_top_mean'] = top
             summary[f'{key}_drop_random_mean'] = random
-            summary[f'{key}_ratio_pooled'] = top / random \
-                if random is not None and random > 0 else None
+            summary[f'{key}_ratio_pooled'] = drop_ratio(top, random)
         # pooled per level: e.g. the leaf level's node scores are the
         # class scores
         by_level: Dict[str, Dict] = {}
@@ -199,8 +193,7 @@ def summarize(videos: Sequence[Dict], explainer: PrototypeExplainer) -> Dict:
                     pair[1].append(drops['drop_random'])
         for key, levels in by_level.items():
             summary[f'{key}_ratio_pooled_by_level'] = {
-                level: (float(np.mean(top) / np.mean(random))
-                        if np.mean(random) > 0 else None)
+                level: drop_ratio(_mean(top), _mean(random))
                 for level, (top, random) in levels.items()
             }
     return summary

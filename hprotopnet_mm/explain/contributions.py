@@ -19,7 +19,7 @@ the radius of ``h`` and that the softmax ignores, so evidence for a class
 can lower its logit while it raises its probability. A positive contribution
 means the prototype's evidence raises the node's score.
 """
-from typing import Callable
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor
@@ -58,28 +58,28 @@ def node_log_probabilities(leaf_logits: Tensor, membership: Tensor) -> Tensor:
     return node_logits(torch.log_softmax(leaf_logits, dim=-1), membership)
 
 
-def prototype_contributions(similarities: Tensor,
-                            logits_fn: LogitsFn,
-                            membership: Tensor,
-                            log_probabilities: bool = False) -> Tensor:
-    """Change of every node logit when one prototype's similarity is 0.
+def prototype_contributions(similarities: Tensor, logits_fn: LogitsFn,
+                            membership: Tensor) -> Tuple[Tensor, Tensor]:
+    """Change of every node's log-probability and logit when one
+    prototype's similarity is 0.
 
     Args:
         similarities (Tensor): One clip's similarities, shape (P,).
         logits_fn (Callable): Leaf logits (B, K) of similarities (B, P).
         membership (Tensor): Bool (N, K), see :func:`node_logits`.
-        log_probabilities (bool): Score the nodes by their log-probabilities
-            instead of their logits. Defaults to False.
 
     Returns:
-        Tensor: Shape (P, N), ``[p, n]`` = score of node n with all
-        prototypes minus its score with prototype p removed.
+        tuple[Tensor]: Two of shape (P, N), ``[p, n]`` = score of node n
+        with all prototypes minus its score with prototype p removed; the
+        score is the log-probability (:func:`node_log_probabilities`) in
+        the first, the logit (:func:`node_logits`) in the second.
     """
     num = similarities.shape[0]
     removed = similarities[None].repeat(num, 1)
     removed[torch.arange(num), torch.arange(num)] = 0
     with torch.no_grad():
-        score = node_log_probabilities if log_probabilities else node_logits
-        full = score(logits_fn(similarities[None]), membership)
-        without = score(logits_fn(removed), membership)
-    return full - without
+        full = logits_fn(similarities[None])
+        without = logits_fn(removed)
+    return tuple(
+        score(full, membership) - score(without, membership)
+        for score in (node_log_probabilities, node_logits))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hprotopnet_mm.engine.projection import prototype_head
+from hprotopnet_mm.engine.projection import nearest_cells, prototype_head
 from .abstain import ROOT, abstain_predict, node_probabilities
 from .activation_maps import (cell_footprint, clip_activation_maps,
                               frame_boxes, high_activation_mask)
@@ -231,13 +231,9 @@ class PrototypeExplainer:
         clip = int(clip_probs[:, predicted].argmax())
         node_probs = (leaf_probs.double() @ self.membership.double().t()).cpu()
         similarities = out['similarities'][clip]
-        contributions = prototype_contributions(
-            similarities,
-            self._logits_of_similarities,
-            self.membership,
-            log_probabilities=True).cpu()
-        logit_contributions = prototype_contributions(
-            similarities, self._logits_of_similarities, self.membership).cpu()
+        contributions, logit_contributions = (
+            c.cpu() for c in prototype_contributions(
+                similarities, self._logits_of_similarities, self.membership))
         activations = clip_activation_maps(
             out['distance_maps'][clip], self.head.prototype_layer.epsilon,
             self.head.prototype_layer.prototype_shape, raw.shape[2:]).cpu()
@@ -314,6 +310,12 @@ class PrototypeExplainer:
                 inputs[clip], levels, activations, faithfulness_options or {})
         return Explanation(data=data, images=images)
 
+    def level_name(self, node: int) -> str:
+        """Name of the level of ``node`` ('class' for a flat model)."""
+        if self.hierarchy is None:
+            return self.level_names[0]
+        return self.level_names[int(self.hierarchy.node_levels[node])]
+
     def _node_path(self, leaf: int) -> List[int]:
         """Node ids of ``leaf`` and its ancestors, leaf first."""
         if self.hierarchy is None:
@@ -352,7 +354,7 @@ class PrototypeExplainer:
             min_confidence=min_confidence,
             node=node,
             node_name=self.node_names[node],
-            level_name=self.level_names[int(self.hierarchy.node_levels[node])],
+            level_name=self.level_name(node),
             probability=float(
                 node_probabilities(probs, self.hierarchy)[0, node]))
 
@@ -376,8 +378,9 @@ class PrototypeExplainer:
         rows = []
         distance_maps = context['out']['distance_maps'][context['clip']]
         grid = distance_maps.shape[1:]
+        _, cells = nearest_cells(distance_maps)
         for p in self.top_prototypes(node, sims, topk):
-            best = int(distance_maps[p].flatten().argmin())
+            best = int(cells[p])
             row = dict(
                 prototype=p,
                 node=int(self.prototype_node[p]),

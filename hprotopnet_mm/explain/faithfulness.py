@@ -80,7 +80,17 @@ def occlude(clip: Tensor, masks: Tensor, fill: str = 'mean') -> Tensor:
     return torch.where(masks, value[None], clip[None])
 
 
-def _ratio(top: float, random: float) -> Optional[float]:
+def mean_drops(rows: Sequence[Dict], name: str) -> Tuple[float, float]:
+    """Mean drop of score ``name`` over the top regions of ``rows`` (rows of
+    :func:`deletion_faithfulness`) and over all their random regions."""
+    top = [row[f'{name}_drop_top'] for row in rows]
+    random = [v for row in rows for v in row[f'{name}_drops_random']]
+    return sum(top) / len(top), sum(random) / len(random)
+
+
+def drop_ratio(top: float, random: float) -> Optional[float]:
+    """Faithfulness ratio ``top / random`` of two mean drops; None unless
+    the random drop is positive."""
     return top / random if random > 0 else None
 
 
@@ -167,12 +177,10 @@ def deletion_faithfulness(
 
     summary: Dict = dict(scores=names)
     for name in names:
-        top = [row[f'{name}_drop_top'] for row in rows]
-        random = [v for row in rows for v in row[f'{name}_drops_random']]
-        summary[f'{name}_drop_top'] = sum(top) / len(top)
-        summary[f'{name}_drop_random'] = sum(random) / len(random)
-        summary[f'{name}_ratio'] = _ratio(summary[f'{name}_drop_top'],
-                                          summary[f'{name}_drop_random'])
+        top, random = mean_drops(rows, name)
+        summary[f'{name}_drop_top'] = top
+        summary[f'{name}_drop_random'] = random
+        summary[f'{name}_ratio'] = drop_ratio(top, random)
     return dict(
         summary,
         prototypes=rows,

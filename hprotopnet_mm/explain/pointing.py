@@ -1,7 +1,8 @@
 """Pointing test of explanations on clips whose object position is known.
 
 For every prototype reported for a node of a clip's true class path, its
-*peak cell* is the feature-map cell of its smallest distance. The prototype
+*peak cell* is the feature-map cell of its smallest distance (the first in
+(t, h, w) order, as for prototype projection). The prototype
 *points at the object* when the object's centre, averaged over the frames
 of that cell, lies inside the cell's footprint in the clip (see
 :func:`.cell_footprint`). With the toy dataset the object is what tells the
@@ -14,6 +15,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from torch import Tensor
 
+from hprotopnet_mm.engine.projection import nearest_cells
 from .activation_maps import cell_footprint
 
 CROP_TYPES = ('CenterCrop', 'RandomCrop', 'RandomResizedCrop',
@@ -74,11 +76,11 @@ def pointing_rows(distance_maps: Tensor, prototypes: Sequence[int],
         cell's pixels) and ``border`` (the cell touches the map's border).
     """
     grid = tuple(distance_maps.shape[1:])
+    _, cells = nearest_cells(distance_maps)
     rows = []
     for p in prototypes:
         cell = tuple(
-            int(c) for c in np.unravel_index(
-                int(distance_maps[p].flatten().argmin()), grid))
+            int(c) for c in np.unravel_index(int(cells[p]), grid))
         (t0, t1), (y0, y1), (x0, x1) = cell_footprint(
             cell, prototype_shape,
             tuple(g + s - 1 for g, s in zip(grid, prototype_shape)),
