@@ -92,3 +92,17 @@ def start_train(*args):
         text=True,
         cwd=REPO_ROOT,
         env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+
+
+def logged_key_mismatch(log):
+    """Missing and unexpected names, and size mismatches, that MMEngine
+    logged when loading a checkpoint into the model."""
+    import re
+
+    def names(pattern):
+        found = re.search(pattern + r': (.*)', log)
+        return found.group(1).strip().split(', ') if found else []
+
+    return (names('missing keys in source state_dict'),
+            names('unexpected key in source state_dict'),
+            re.findall(r'size mismatch for (\S+)', log))

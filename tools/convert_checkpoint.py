@@ -10,11 +10,14 @@ If you trust such a file, convert it once:
 The output holds ``state_dict`` (tensors only) and a small ``meta`` dict.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-import torch
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from hprotopnet_mm.engine.checkpoint_format import save_atomically  # noqa: E402
 
 
 def convert(src: str, dst: str) -> int:
@@ -28,9 +31,7 @@ def convert(src: str, dst: str) -> int:
     out = dict(
         state_dict={k: v.contiguous() for k, v in state_dict.items()},
         meta=dict(converted_from=osp.basename(src)))
-    tmp = dst + '.partial'
-    torch.save(out, tmp)
-    os.replace(tmp, dst)
+    save_atomically(out, dst)
     return len(state_dict)
 
 

@@ -41,6 +41,16 @@ pip_install "${requirements[@]}"
 pip_install --no-deps -r requirements/openmmlab.txt
 # 4. the plugin itself.
 pip_install --no-deps --no-build-isolation -e .
+# 5. tests only: torchvision's video models, the reference of the weight
+#    converter, in a folder of their own that only the tests put on sys.path
+#    (see requirements/torchvision.txt; kept when already there).
+if [ "$WITH_TESTS" = 1 ]; then
+  torchvision_pin=$(grep -o '^torchvision==[^ ]*' requirements/torchvision.txt)
+  if [ ! -d "$VENV/torchvision/torchvision-${torchvision_pin#*==}.dist-info" ]; then
+    pip_install --no-deps --upgrade --target "$VENV/torchvision" \
+      -r requirements/torchvision.txt
+  fi
+fi
 
 "$VENV/bin/python" -c "import hprotopnet_mm, mmaction.models, torch; \
 print('hprotopnet_mm', hprotopnet_mm.__version__, '| torch', torch.__version__)"

@@ -1,6 +1,6 @@
 # Table 1, Hierarchical ProtoPNet CPG: 10 prototypes per leaf and per ancestor.
-# R3D-18 starts from Kinetics-400 weights when you have them: set
-# load_from (weights-only; see README, "Checkpoints").
+# R3D-18 trained from scratch; ./hproto_cpg10_r3d18_k400_ucf101.py starts it from
+# Kinetics-400 weights (README, "Kinetics-400 weights").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
     '../_base_/datasets/ucf101.py', '../_base_/schedules/hproto.py'

@@ -8,6 +8,7 @@ tensors, numbers and tagged dicts before a checkpoint is written, and
 checkpoints never need full unpickling: not to test, explain or fine-tune
 from them, and not to resume them.
 """
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -52,3 +53,12 @@ def from_plain(obj):
     if type(obj) in (list, tuple):
         return type(obj)(from_plain(v) for v in obj)
     return obj
+
+
+def save_atomically(checkpoint: dict, filename: str) -> None:
+    """``torch.save`` to a temporary file next to ``filename``, then rename:
+    a process killed mid-write never leaves a cut-off file under the final
+    name."""
+    partial = filename + '.partial'
+    torch.save(checkpoint, partial)
+    os.replace(partial, filename)

@@ -1,9 +1,9 @@
 """Check, before anything is built, that the files a config names exist.
 
-A missing annotation list, video folder, hierarchy, label map or embedding
-file otherwise surfaces as a stack trace from deep inside a dataset or head
-constructor. :func:`check_config_paths` names the config, the key and the
-missing path instead.
+A missing annotation list, video folder, hierarchy, label map, embedding
+file or ``load_from`` checkpoint otherwise surfaces as a stack trace from
+deep inside a dataset, head or checkpoint loader. :func:`check_config_paths`
+names the config, the key and the missing path instead.
 """
 import os.path as osp
 
@@ -44,6 +44,10 @@ def missing_config_paths(cfg, mode='train'):
     if mode not in _SPLITS:
         raise ValueError(f'mode must be one of {list(_SPLITS)}, got {mode}')
     entries = list(_model_paths(cfg.get('model', {}), 'model'))
+    load_from = cfg.get('load_from')
+    if mode == 'train' and isinstance(load_from, str) and \
+            '://' not in load_from:
+        entries.append(('load_from', load_from, False))
     for loader in _SPLITS[mode]:
         loader_cfg = cfg.get(loader) or {}
         entries += _dataset_paths(loader_cfg.get('dataset'), loader + '.dataset')

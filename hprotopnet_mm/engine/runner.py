@@ -75,8 +75,10 @@ class HProtoRunner(Runner):
         checkpoint = from_plain(checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
+        # with the runner's logger, tensors that do not match are logged to
+        # the run's log file too, not only printed
         checkpoint = _load_checkpoint_to_model(
-            model, checkpoint, strict, revise_keys=revise_keys)
+            model, checkpoint, strict, self.logger, revise_keys=revise_keys)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint

@@ -1,21 +1,7 @@
-# R3D-18 with the hierarchical prototype head (paper Sec. 4.1-4.3). The
-# dataset config supplies num_classes and the hierarchy, label map and
-# embedding files; the variant configs set the prototype counts.
-_base_ = ['./r3d18.py']
+# R3D-18 with the hierarchical prototype head (paper Sec. 4.1-4.3,
+# hproto_head.py). The dataset config supplies num_classes and the
+# hierarchy, label map and embedding files; the variant configs set the
+# prototype counts.
+_base_ = ['./r3d18.py', './hproto_head.py']
 
-model = dict(
-    cls_head=dict(
-        type='HierarchicalProtoHead',
-        in_channels=512,
-        proto_channels=128,
-        num_prototypes_per_class=10,
-        num_prototypes_per_ancestor=0,
-        prototype_shape=(1, 1, 1),
-        temperature=1.0,
-        loss_cls=dict(
-            type='HyperbolicProtoLoss',
-            cluster_coefs=(0.8, 0.5, 0.3),
-            separation_coefs=(0.08, 0.11, 0.13),
-            l1_coef=1e-4),
-        # per-clip scores reach the metric: clip- and video-level accuracy
-        average_clips=None))
+model = dict(cls_head=dict(_base_.hproto_head, in_channels=512))

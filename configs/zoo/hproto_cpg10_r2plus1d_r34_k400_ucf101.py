@@ -1,0 +1,16 @@
+# Hierarchical ProtoPNet CPG (10 prototypes per leaf and per ancestor) on
+# MMAction2's R(2+1)D-34, started from its Kinetics-400 checkpoint in
+# MMAction2's model zoo, on UCF-101 split 1 (./_base_/ucf101_cpg10.py). The
+# model is that of the zoo config named by zoo_config (its model base in
+# mmaction::_base_/models/) with the prototype head in place of its
+# classifier; load_from is that config's checkpoint (its metafile.yml). See
+# README, "Kinetics-400 weights".
+_base_ = [
+    '../_base_/default_runtime.py', 'mmaction::_base_/models/r2plus1d_r34.py',
+    './_base_/ucf101_cpg10.py', '../_base_/schedules/hproto.py'
+]
+
+zoo_config = 'mmaction::recognition/r2plus1d/r2plus1d_r34_8xb8-32x2x1-180e_kinetics400-rgb.py'  # noqa: E501
+load_from = 'https://download.openmmlab.com/mmaction/v1.0/recognition/r2plus1d/r2plus1d_r34_8xb8-32x2x1-180e_kinetics400-rgb/r2plus1d_r34_8xb8-32x2x1-180e_kinetics400-rgb_20220812-4270588c.pth'  # noqa: E501
+model = dict(
+    cls_head=dict(_base_.zoo_cls_head, _delete_=True, in_channels=512))
