@@ -20,7 +20,7 @@ from hprotopnet_mm.datasets import (ActivityNetSegmentDataset,
                                     SyntheticVideo, cut_segment,
                                     read_frame_codes, segment_frame_range,
                                     write_synthetic_activitynet)
-from hprotopnet_mm.datasets.activitynet_dataset import with_segment_trim
+from hprotopnet_mm.datasets.activitynet_dataset import with_segment_init
 
 # Frame rates differ per video; every frame shows its index (frame code).
 VIDEOS = (
@@ -322,15 +322,17 @@ def test_video_file_names_follow_the_templates(anet, tmp_path):
         build(anet, data_prefix=dict(video=str(tmp_path / 'nowhere')))
 
 
-def test_trim_follows_decord_init_once():
-    pipeline = with_segment_trim(TEST_PIPELINE)
+def test_decord_init_becomes_the_segment_init():
+    pipeline = with_segment_init(
+        [dict(TEST_PIPELINE[0], num_threads=2)] + TEST_PIPELINE[1:])
     assert [t['type'] for t in pipeline] == [
-        'DecordInit', 'TrimToSegment', 'SampleFrames', 'DecordDecode'
+        'DecordSegmentInit', 'SampleFrames', 'DecordDecode'
     ]
-    assert with_segment_trim(pipeline) == pipeline
-    assert with_segment_trim([]) == []
+    assert pipeline[0]['num_threads'] == 2
+    assert with_segment_init(pipeline) == pipeline
+    assert with_segment_init([]) == []
     with pytest.raises(ValueError, match='has no DecordInit'):
-        with_segment_trim([dict(type='PyAVInit')])
+        with_segment_init([dict(type='PyAVInit')])
 
 
 def test_segment_frame_range():

@@ -14,12 +14,12 @@ from .toy_hierarchy import (LEVEL_NAMES, MOTION_FAMILIES, OBJECTS, SCENES,
 from .toy_videos import (ClipParams, object_track, read_video, render_clip,
                          render_clip_from_params, sample_clip_params,
                          write_video)
-from .trim_to_segment import TrimToSegment, segment_frame_range
+from .segment_sampling import DecordSegmentInit, segment_frame_range
 
 __all__ = [
     'ActivityNetSegmentDataset', 'SYNTHETIC_TAXONOMY', 'SyntheticVideo',
     'cut_segment', 'read_frame_codes', 'write_synthetic_activitynet',
-    'TrimToSegment', 'segment_frame_range',
+    'DecordSegmentInit', 'segment_frame_range',
     'AnnotationError', 'CheckedVideoDataset', 'ToyDatasetFiles', 'clip_rng',
     'make_toy_dataset', 'toy_object_track', 'LEVEL_NAMES', 'MOTION_FAMILIES', 'OBJECTS', 'SCENES',
     'Motion', 'Scene', 'SceneObject', 'ToyHierarchy', 'ToyLeaf',

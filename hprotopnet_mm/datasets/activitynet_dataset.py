@@ -9,10 +9,10 @@ makes one sample per annotated segment of one subset, reading the untrimmed
 videos as they were downloaded: nothing is cut, nothing is listed by hand.
 
 Frames are sampled inside the segment only, by MMAction2's ordinary
-pipeline: the dataset puts :class:`~.trim_to_segment.TrimToSegment` right
-after ``DecordInit``, which makes ``SampleFrames`` treat the segment as the
-whole video (frame numbers from the segment times and the frame rate decord
-reports). A test pipeline of several clips thus gives the paper's
+pipeline: the dataset puts :class:`~.segment_sampling.DecordSegmentInit`, a
+``DecordInit`` for segments, in the place of ``DecordInit``, which makes
+``SampleFrames`` treat the segment as the whole video (frame numbers from
+the segment times and the frame rate decord reports). A test pipeline of several clips thus gives the paper's
 video-level accuracy per segment; the samples carry a ``segment_id``
 (``<video id>#<annotation index>``) for the metric to tell segments of one
 video apart (``HierarchicalAccuracy(video_key='segment_id')``).
@@ -41,7 +41,8 @@ from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR
 from .checked_video_dataset import (MAX_LISTED, AnnotationError,
                                     CheckedVideoDataset, _listing,
                                     checked_video_meta)
-from .trim_to_segment import check_segment, segment_frame_range
+from .segment_sampling import (DecordSegmentInit, check_segment,
+                              segment_frame_range)
 
 DEFAULT_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'activitynet_label_map.txt')
 
@@ -58,11 +59,12 @@ def _type_name(transform) -> Optional[str]:
     return type(transform).__name__
 
 
-def with_segment_trim(pipeline: Sequence, owner: str = 'dataset') -> list:
-    """The pipeline with ``TrimToSegment`` right after ``DecordInit``.
+def with_segment_init(pipeline: Sequence, owner: str = 'dataset') -> list:
+    """The pipeline with ``DecordSegmentInit`` in the place of
+    ``DecordInit`` (same arguments).
 
-    A pipeline that already holds ``TrimToSegment`` is returned as it is;
-    an empty one too (nothing is decoded).
+    A pipeline that already holds ``DecordSegmentInit`` is returned as it
+    is; an empty one too (nothing is decoded).
 
     Raises:
         ValueError: A non-empty pipeline without ``DecordInit`` (the other
@@ -70,18 +72,23 @@ def with_segment_trim(pipeline: Sequence, owner: str = 'dataset') -> list:
     """
     pipeline = list(pipeline)
     names = [_type_name(t) for t in pipeline]
-    if not pipeline or 'TrimToSegment' in names:
+    if not pipeline or 'DecordSegmentInit' in names:
         return pipeline
     if 'DecordInit' not in names:
         raise ValueError(
-            f'{owner}: the pipeline {names} has no DecordInit, after which '
-            'TrimToSegment restricts sampling to the segment (it needs the '
-            'frame rate DecordInit reports)')
+            f'{owner}: the pipeline {names} has no DecordInit, which '
+            'DecordSegmentInit replaces to sample inside the segment (it '
+            'needs the frame rate decord reports)')
     out = []
     for transform, name in zip(pipeline, names):
-        out.append(transform)
-        if name == 'DecordInit':
-            out.append(dict(type='TrimToSegment'))
+        if name != 'DecordInit':
+            out.append(transform)
+        elif isinstance(transform, dict):
+            out.append(dict(transform, type='DecordSegmentInit'))
+        else:
+            out.append(
+                DecordSegmentInit(transform.io_backend, transform.num_threads,
+                                  **transform.kwargs))
     return out
 
 
@@ -106,7 +113,7 @@ class ActivityNetSegmentDataset(CheckedVideoDataset):
         ann_file (str): The official annotation file
             (``activity_net.v1-3.min.json``).
         pipeline (list): MMAction2's video pipeline, starting with
-            ``DecordInit``; ``TrimToSegment`` is put after it.
+            ``DecordInit``, which becomes ``DecordSegmentInit``.
         subset (str): ``'training'`` or ``'validation'`` (the ``subset`` of
             the videos to take). Defaults to ``'training'``.
         data_prefix (dict): ``video``: the folder of the downloaded videos.
@@ -161,7 +168,7 @@ class ActivityNetSegmentDataset(CheckedVideoDataset):
         self.clipped: List[dict] = []
         super().__init__(
             ann_file,
-            with_segment_trim(pipeline, name),
+            with_segment_init(pipeline, name),
             data_prefix=data_prefix,
             label_map_file=label_map_file,
             **kwargs)

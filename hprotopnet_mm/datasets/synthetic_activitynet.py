@@ -91,34 +91,51 @@ def frame_code_frames(num_frames: int,
                       height: int = 64,
                       width: int = 64,
                       seed: int = 0,
-                      chunk: int = 256) -> Iterator[np.ndarray]:
+                      chunk: int = 256,
+                      first: int = 0) -> Iterator[np.ndarray]:
     """Frames that show their own index, over a moving scene.
 
     The top ``CODE_ROWS`` rows of square blocks (``width / 8`` px) hold the
     frame index in binary, black for 0 and white for 1, least significant
-    bit first; below, a bright square moves smoothly over a still gradient,
-    so that an encoder sees ordinary motion.
+    bit first. Below, like in a filmed scene, a smooth random texture pans
+    slowly (camera motion), a bright square moves over it and sensor noise
+    changes every frame, so that an encoder spends bits on motion and detail
+    as on real footage.
+
+    Frame ``i`` depends only on ``i`` and ``seed``: ``first`` starts the
+    video at frame ``first`` of the same scene (a cut of a longer video).
 
     Yields:
         np.ndarray: (n, height, width, 3) uint8 RGB, ``chunk`` frames at a
-        time (long videos need not fit in memory).
+        time (long videos need not fit in memory), frames ``first`` to
+        ``first + num_frames - 1``.
     """
     block = width // 8
     if width % 8 or height % 2 or height < (CODE_ROWS + 2) * block:
         raise ValueError(f'frames of {width}x{height}: the width must be a '
                          'multiple of 8 and the height even and >= '
                          f'{CODE_ROWS + 2} blocks')
-    if not 1 <= num_frames <= 2**CODE_BITS:
-        raise ValueError(f'num_frames must lie in [1, {2**CODE_BITS}]')
+    if not (num_frames >= 1 and 0 <= first
+            and first + num_frames <= 2**CODE_BITS):
+        raise ValueError(f'frames [{first}, {first + num_frames}) must lie '
+                         f'in [0, {2**CODE_BITS})')
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([40 + 80 * x / width, 40 + 80 * y / height,
-                     np.full((height, width), 90.0)], -1)
-    base = (base + rng.uniform(-20, 20, size=3)).astype(np.uint8)
+    pan = max(4, width // 8)  # largest camera shift in pixels
+    coarse = rng.uniform(30, 200, (height // 8 + 2, width // 8 + 2, 3))
+    texture = cv2.resize(
+        coarse, (width + 2 * pan, height + 2 * pan),
+        interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 4, (16, height, width, 3))
     side, top = 2 * block, CODE_ROWS * block
-    for start in range(0, num_frames, chunk):
-        frames = np.repeat(base[None], min(chunk, num_frames - start), 0)
+    stop = first + num_frames
+    for start in range(first, stop, chunk):
+        frames = np.empty((min(chunk, stop - start), height, width, 3),
+                          np.uint8)
         for i, frame in enumerate(frames, start=start):
+            dy = int(pan * (1 + np.sin(i / 70)))
+            dx = int(pan * (1 + np.cos(i / 50)))
+            scene = texture[dy:dy + height, dx:dx + width] + noise[i % 16]
+            frame[:] = np.clip(scene, 0, 255)
             cy = top + (height - top - side) * (0.5 + 0.45 * np.sin(i / 9))
             cx = (width - side) * (0.5 + 0.45 * np.cos(i / 13))
             frame[int(cy):int(cy) + side, int(cx):int(cx) + side] = 230

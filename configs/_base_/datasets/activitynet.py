@@ -2,9 +2,9 @@
 # downloaded videos (data/activitynet/videos/v_<id>.mp4, or <id>.mp4, .mkv,
 # .webm) with the official annotation file
 # (data/activitynet/activity_net.v1-3.min.json). Nothing is cut: frames are
-# sampled inside each segment (ActivityNetSegmentDataset puts TrimToSegment
-# after DecordInit). The hierarchy (200 leaves, 38 parents, 6 grandparents)
-# and its embedding ship with the package.
+# sampled inside each segment (ActivityNetSegmentDataset puts its
+# DecordSegmentInit in the place of DecordInit). The hierarchy (200 leaves,
+# 38 parents, 6 grandparents) and its embedding ship with the package.
 data_root = 'data/activitynet'
 hierarchy_dir = 'hprotopnet_mm/hierarchy/files'
 hierarchy_file = f'{hierarchy_dir}/activitynet_hierarchy.csv'

@@ -2,9 +2,9 @@
 
 ActivityNet annotates segments ``[start, end]`` in seconds inside untrimmed
 videos. :func:`segment_frame_range` turns a segment into the frames it
-covers, and the :class:`TrimToSegment` transform makes MMAction2's ordinary
-pipeline (``DecordInit``, ``SampleFrames``, ``DecordDecode``, ...) treat
-those frames as the whole video: it runs after ``DecordInit`` and sets
+covers, and the :class:`DecordSegmentInit` transform, ``DecordInit`` for a
+segment, makes MMAction2's ordinary pipeline (``SampleFrames``,
+``DecordDecode``, ...) treat those frames as the whole video: it sets
 ``total_frames`` to the segment's length and ``start_index`` to its first
 frame. ``SampleFrames`` then chooses its offsets over the segment exactly as
 it would over a file holding only the segment, wraps indices past the end
@@ -13,10 +13,10 @@ around inside the segment (``out_of_bound_opt='loop'``) and adds
 inside the segment, and ``DecordDecode`` reads them from it.
 """
 import math
-from typing import Dict, Sequence, Tuple
+import os.path as osp
+from typing import Dict, Tuple
 
-from mmcv.transforms import BaseTransform
-
+from mmaction.datasets.transforms import DecordInit
 from mmaction.registry import TRANSFORMS
 
 # Tolerance of the float product seconds * fps: a segment annotated at
@@ -74,48 +74,52 @@ def segment_frame_range(start: float, end: float, fps: float,
 
 
 @TRANSFORMS.register_module()
-class TrimToSegment(BaseTransform):
-    """Restrict frame sampling to the annotated segment of a video.
+class DecordSegmentInit(DecordInit):
+    """``DecordInit`` for the annotated segment of a video.
 
-    Goes right after ``DecordInit`` (``ActivityNetSegmentDataset`` puts it
-    there). The frames come from :func:`segment_frame_range` with the
-    frame rate and frame count decord reports for the opened video.
+    Opens the video as ``DecordInit`` does, except that a local file
+    (``io_backend='disk'``) is opened by its path: ``DecordInit`` first
+    reads the whole file into memory, which for a long video costs more
+    than decoding a clip of it. Then restricts frame sampling to the
+    segment, with the frames of :func:`segment_frame_range` for the frame
+    rate and frame count decord reports. ``ActivityNetSegmentDataset`` puts
+    it in the place of ``DecordInit``, with the same arguments.
 
     Required keys:
+        - filename
         - segment: ``(start, end)`` in seconds
-        - avg_fps, total_frames (from ``DecordInit``)
         - start_index
-        - filename (for error messages)
 
-    Modified keys:
+    Added or modified keys:
+        - video_reader, avg_fps (as ``DecordInit``)
         - total_frames: frames of the segment
         - start_index: plus the segment's first frame
-
-    Added keys:
         - segment_frames: ``(first, stop)``, frames of the full video
     """
 
+    def _get_video_reader(self, filename: str):
+        if self.io_backend != 'disk':
+            return super()._get_video_reader(filename)
+        import decord
+        if osp.splitext(filename)[0] == filename:  # as DecordInit
+            filename = filename + '.mp4'
+        return decord.VideoReader(filename, num_threads=self.num_threads)
+
     def transform(self, results: Dict) -> Dict:
-        for key in ('segment', 'avg_fps', 'total_frames'):
-            if key not in results:
-                raise KeyError(
-                    f'TrimToSegment: no {key!r} in the sample of '
-                    f'{results.get("filename")} (it needs a segment from '
-                    'the dataset and runs after DecordInit)')
-        start, end = _pair(results['segment'])
+        if 'segment' not in results:
+            raise KeyError(
+                f'DecordSegmentInit: no segment in the sample of '
+                f'{results.get("filename")} (it reads segments of an '
+                'ActivityNetSegmentDataset)')
+        results = super().transform(results)
+        start, end = (float(t) for t in results['segment'])
         try:
             first, stop, _ = segment_frame_range(start, end,
                                                  results['avg_fps'],
                                                  results['total_frames'])
         except ValueError as err:
-            raise ValueError(f'{results.get("filename")}: {err}') from err
+            raise ValueError(f'{results["filename"]}: {err}') from err
         results['segment_frames'] = (first, stop)
         results['total_frames'] = stop - first
         results['start_index'] = results.get('start_index', 0) + first
         return results
-
-
-def _pair(segment: Sequence[float]) -> Tuple[float, float]:
-    """``(start, end)`` of a segment as floats."""
-    start, end = segment
-    return float(start), float(end)
