@@ -167,3 +167,16 @@ def test_tool_fails_with_a_one_line_error(tmp_path):
     assert 'Traceback' not in run.stderr
     assert "activitynet_hierarchy.py: error: " in run.stderr
     assert "leaf 'Painting fence'" in run.stderr
+
+
+def test_a_missing_reference_is_an_error(tool, tmp_path, capsys):
+    ann = write_annotation(tmp_path / 'anet.json', SYNTHETIC_TAXONOMY)
+    with pytest.raises(SystemExit):
+        tool.main([
+            ann, '--out',
+            str(tmp_path / 'out'), '--reference',
+            str(tmp_path / 'paper.csv'),
+            str(tmp_path / 'labels.txt')
+        ])
+    assert f'--reference: not found: {tmp_path / "paper.csv"}' in \
+        capsys.readouterr().err

@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR  # noqa: E402
-from hprotopnet_mm.hierarchy import ClassHierarchy, HierarchyError  # noqa: E402
+from hprotopnet_mm.hierarchy import (  # noqa: E402
+    HIERARCHY_FILES_DIR, ClassHierarchy, HierarchyError)
 from hprotopnet_mm.hierarchy.taxonomy import (  # noqa: E402
     compare_hierarchies, read_taxonomy, taxonomy_hierarchy, taxonomy_notes,
     write_hierarchy)
@@ -52,6 +52,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.levels < 1:
         parser.error('--levels must be >= 1')
+    missing = [p for p in args.reference if not osp.isfile(p)]
+    if missing and tuple(args.reference) != SHIPPED:
+        parser.error(f'--reference: not found: {", ".join(missing)}')
     return args
 
 
@@ -74,7 +77,7 @@ def main(argv=None):
             compare_hierarchies(written, reference,
                                 ('derived', 'reference'))))
     elif not args.no_compare:
-        print(f'\nno comparison: {args.reference} not found')
+        print('\nno comparison: the shipped tree is not installed')
     print('\nto train on it, embed it:\n  python tools/embed_hierarchy.py '
           f'{hierarchy_file} {label_map_file} --dim 300 --out '
           f'{osp.join(args.out, "activitynet_embedding_d300.pth")}')

@@ -12,8 +12,9 @@ Frames are sampled inside the segment only, by MMAction2's ordinary
 pipeline: the dataset puts :class:`~.segment_sampling.DecordSegmentInit`, a
 ``DecordInit`` for segments, in the place of ``DecordInit``, which makes
 ``SampleFrames`` treat the segment as the whole video (frame numbers from
-the segment times and the frame rate decord reports). A test pipeline of several clips thus gives the paper's
-video-level accuracy per segment; the samples carry a ``segment_id``
+the segment times and the frame rate decord reports). A test pipeline of
+several clips thus gives the paper's video-level accuracy per segment; the
+samples carry a ``segment_id``
 (``<video id>#<annotation index>``) for the metric to tell segments of one
 video apart (``HierarchicalAccuracy(video_key='segment_id')``).
 
@@ -42,7 +43,7 @@ from .checked_video_dataset import (MAX_LISTED, AnnotationError,
                                     CheckedVideoDataset, _listing,
                                     checked_video_meta)
 from .segment_sampling import (DecordSegmentInit, check_segment,
-                              segment_frame_range)
+                               segment_frame_range)
 
 DEFAULT_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'activitynet_label_map.txt')
 
