@@ -21,12 +21,13 @@ FIGURES = {
     for head in ('hproto', 'hproto_cpg')
 } | {
     'projection_pass', 'projection_pass_batched', 'projection_peak_memory',
-    'prototype_distances'
+    'prototype_distances', 'segment_loading/train', 'segment_loading/test'
 }
 TARGETS = {
     'train_step/ucf101/hproto_cpg', 'train_step/activitynet/hproto_cpg',
     'inference/ucf101/hproto_cpg', 'inference/activitynet/hproto_cpg',
-    'projection_pass', 'projection_peak_memory'
+    'projection_pass', 'projection_peak_memory', 'segment_loading/train',
+    'segment_loading/test'
 }
 
 
@@ -35,15 +36,21 @@ def positive_finite(value) -> bool:
         value > 0
 
 
-def test_quick_run_writes_every_figure(tmp_path):
+def run_quick(tmp_path, *args):
+    """Run the tool with --quick and ``args``; its process and results."""
     out = tmp_path / 'bench.json'
-    run = subprocess.run([sys.executable, TOOL, '--quick', '--out',
-                          str(out)],
-                         capture_output=True,
-                         text=True,
-                         cwd=str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, TOOL, '--quick', '--out',
+         str(out), *args],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(out.read_text())
+    return run, json.loads(out.read_text())
+
+
+def test_quick_run_writes_every_figure(tmp_path):
+    run, result = run_quick(tmp_path)
 
     figures = result['figures']
     assert set(figures) == FIGURES
@@ -73,6 +80,12 @@ def test_quick_run_writes_every_figure(tmp_path):
     for runs in memory['runs'].values():
         assert all(r['peak_kb'] >= r['before_kb'] > 0 for r in runs)
     assert 0 <= figures['prototype_distances']['relative_difference'] < 1e-4
+    # 2 synthetic videos, each segment once per round from each source
+    for stage in ('train', 'test'):
+        segments = figures[f'segment_loading/{stage}']
+        assert segments['num_videos'] == 2
+        assert segments['num_segments'] >= 2
+        assert segments['build_seconds'] > 0
 
     assert {t['figure'] for t in result['targets']} == TARGETS
     for target in result['targets']:
@@ -100,3 +113,12 @@ def test_naive_loop_matches_the_prototype_layer():
     patch = z[b, :, t:t + 2, h:h + 2, w:w + 1]
     expected = (patch - prototypes[p]).pow(2).sum()
     assert torch.allclose(maps[b, p, t, h, w], expected)
+
+
+def test_segment_loading_alone(tmp_path):
+    run, result = run_quick(tmp_path, '--segment-loading-only')
+    assert set(result['figures']) == {
+        'segment_loading/train', 'segment_loading/test'
+    }
+    assert {t['figure'] for t in result['targets']} == set(result['figures'])
+    assert 'figure 1' not in run.stderr

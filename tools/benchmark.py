@@ -5,6 +5,8 @@
         [--base-channels 64] [--projection-clips 8]
         [--memory-clips 200 2000] [--memory-repeats 3]
         [--threads 1] [--clock cpu|wall] [--seed 0]
+        [--segment-videos 4] [--segment-video-seconds 120]
+        [--segment-frame-size 360 640] [--segment-loading-only]
 
 Every figure is a ratio to its baseline, measured in one run. Timed variants
 run interleaved (variant order reversed every round, A B C .. C B A ..) after
@@ -53,21 +55,30 @@ ratios compare wall times (the CPU time does not count the GPU's work).
    ``PrototypeLayer.distance_maps`` against a per-prototype Python loop on
    the same inputs (after checking that both agree).
 
+5. Data loading of ActivityNet segments read from their untrimmed videos
+   (``ActivityNetSegmentDataset``) against the same segments cut to files
+   of their own, through the train and the test pipeline of
+   ``configs/_base_/datasets/activitynet.py`` (``figure_segment_loading``;
+   ``--segment-loading-only`` runs this figure alone).
+
 The targets (CPU): CPG train step and inference <= 1.10 x I3DHead, the
 projection pass <= 1.3 x the inference pass, the projection peak memory at
-the largest N <= 1.05 x that at the smallest. The table says PASS or MISS
+the largest N <= 1.05 x that at the smallest, segment loading <= 1.2 x
+loading cut files. The table says PASS or MISS
 for each; ``--out`` writes every figure, the times behind it and the
 machine to a JSON file.
 """
 import argparse
 import copy
 import gc
+import itertools
 import json
 import logging
 import math
 import os
 import os.path as osp
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -76,6 +87,7 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -85,9 +97,16 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import hprotopnet_mm  # noqa: F401  (before mmaction.models)
+from hprotopnet_mm.datasets import (SYNTHETIC_TAXONOMY, SyntheticVideo,
+                                    segment_frame_range,
+                                    write_synthetic_activitynet)
+from hprotopnet_mm.datasets.synthetic_activitynet import (frame_code_frames,
+                                                          write_frames)
+from hprotopnet_mm.datasets.activitynet_dataset import DEFAULT_LABEL_MAP
 from hprotopnet_mm.engine.projection import project_prototypes
 from hprotopnet_mm.hierarchy import (HIERARCHY_FILES_DIR, ClassHierarchy,
                                      HyperbolicEmbedding, save_embedding)
+from mmaction.registry import DATASETS as DATASET_REGISTRY
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
@@ -115,6 +134,8 @@ TARGETS = (
     ('inference/activitynet/hproto_cpg', 1.10),
     ('projection_pass', 1.3),
     ('projection_peak_memory', 1.05),
+    ('segment_loading/train', 1.2),
+    ('segment_loading/test', 1.2),
 )
 
 
@@ -167,6 +188,24 @@ def parse_args(argv=None):
         type=int,
         help='fresh processes per clip count of figure 3 (3)')
     parser.add_argument(
+        '--segment-videos',
+        type=int,
+        help='synthetic ActivityNet videos of figure 5 (4)')
+    parser.add_argument(
+        '--segment-video-seconds',
+        type=float,
+        help='their length in seconds (120)')
+    parser.add_argument(
+        '--segment-frame-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='their frame size (360 640, YouTube\'s 360p)')
+    parser.add_argument(
+        '--segment-loading-only',
+        action='store_true',
+        help='run figure 5 (segment loading) alone')
+    parser.add_argument(
         '--threads',
         type=int,
         help='torch threads (cpu: 1, see --clock; cuda: torch default)')
@@ -185,12 +224,15 @@ def parse_args(argv=None):
         base_channels=(8, 64),
         projection_clips=(2, 8),
         memory_clips=((8, 32), (200, 2000)),
-        memory_repeats=(1, 3))
+        memory_repeats=(1, 3),
+        segment_videos=(2, 4),
+        segment_video_seconds=(12.0, 120.0),
+        segment_frame_size=((64, 64), (360, 640)))
     for name, (quick, full) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     for name in ('repeats', 'batch_size', 'base_channels', 'projection_clips',
-                 'memory_repeats'):
+                 'memory_repeats', 'segment_videos'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
@@ -782,6 +824,128 @@ def figure_distances(args, files: Dict[str, str],
         relative_difference=error)
 
 
+# ---------------------------------------------------------------- data loading
+
+ACTIVITYNET_DATA_CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
+                                   'activitynet.py')
+
+
+def synthetic_activitynet_videos(args) -> list:
+    """Videos of ``--segment-video-seconds`` at 30 fps (ActivityNet's mean
+    length is about two minutes) with 1, 2 or 3 segments (probabilities
+    0.6, 0.3, 0.1: 1.5 per video, as in ActivityNet), each of 10-60 s
+    (at most its share of the video), in the order of the video."""
+    names = {n['parentId'] for n in SYNTHETIC_TAXONOMY}
+    labels = [n['nodeName'] for n in SYNTHETIC_TAXONOMY
+              if n['nodeId'] not in names]
+    rng = random.Random(args.seed)
+    videos = []
+    for index in range(args.segment_videos):
+        seconds = args.segment_video_seconds
+        count = rng.choices((1, 2, 3), (0.6, 0.3, 0.1))[0]
+        slot = seconds / count
+        segments = []
+        for k in range(count):
+            length = min(rng.uniform(10, 60), 0.9 * slot)
+            start = k * slot + rng.uniform(0, slot - length)
+            segments.append((round(start, 2), round(start + length, 2),
+                             rng.choice(labels)))
+        videos.append(
+            SyntheticVideo(f'video{index:03d}', round(seconds * 30), 30.0,
+                           tuple(segments)))
+    return videos
+
+
+def every_sample_loader(dataset, seed: int) -> Callable[[], None]:
+    """A function that runs the pipeline on every sample of ``dataset``;
+    its k-th call seeds numpy with ``seed + k`` (random clips differ from
+    round to round, and two loaders called once per round see the same
+    seeds)."""
+    calls = itertools.count(seed)
+
+    def load() -> None:
+        np.random.seed(next(calls))
+        for index in range(len(dataset)):
+            dataset[index]
+
+    return load
+
+
+def figure_segment_loading(args, folder: str) -> Dict[str, Dict]:
+    """Figure 5: loading every segment of a synthetic ActivityNet from the
+    untrimmed videos (``ActivityNetSegmentDataset``) against loading the
+    same segments cut to files of their own (``CheckedVideoDataset`` over a
+    list of the cut files), both through the ActivityNet config's train and
+    test pipelines, with the same random state in a round. A cut file holds
+    frames ``[first, stop)`` of its segment, rendered from the same scene
+    and written with the same encoder and frame rate as the videos (the
+    same bits per frame; its keyframes restart at the cut, as after any
+    cut that re-encodes)."""
+    height, width = args.segment_frame_size
+    videos = synthetic_activitynet_videos(args)
+    anet = write_synthetic_activitynet(
+        osp.join(folder, 'activitynet'), videos, height=height, width=width)
+    class_names = ClassHierarchy.read_label_map(DEFAULT_LABEL_MAP)
+    cut_dir = osp.join(folder, 'cut_segments')
+    os.makedirs(cut_dir)
+    lines = []
+    for number, video in enumerate(videos):
+        for k, (start, end, label) in enumerate(video.segments):
+            first, stop, _ = segment_frame_range(start, end, video.fps,
+                                                 video.num_frames)
+            cut = osp.join(cut_dir, f'{video.video_id}_{k}.mp4')
+            write_frames(
+                cut,
+                frame_code_frames(
+                    stop - first, height, width, seed=number, first=first),
+                video.fps)
+            lines.append(f'{cut} {class_names.index(label)}')
+    cut_list = osp.join(folder, 'cut_segments.txt')
+    with open(cut_list, 'w') as f:
+        f.writelines(line + '\n' for line in lines)
+    data_cfg = Config.fromfile(ACTIVITYNET_DATA_CONFIG)
+    figures, build_seconds = {}, None
+    for stage in ('train', 'test'):
+        pipeline = data_cfg[f'{stage}_pipeline']
+        start = time.process_time()
+        segments = DATASET_REGISTRY.build(
+            dict(
+                type='ActivityNetSegmentDataset',
+                ann_file=anet.ann_file,
+                data_prefix=dict(video=anet.video_dir),
+                pipeline=pipeline,
+                progress=False))
+        if build_seconds is None:  # the first build opens every video
+            build_seconds = time.process_time() - start
+        cut = DATASET_REGISTRY.build(
+            dict(
+                type='CheckedVideoDataset',
+                ann_file=cut_list,
+                pipeline=pipeline,
+                progress=False))
+        if len(segments) != len(cut):
+            raise RuntimeError(f'{len(segments)} segments but {len(cut)} '
+                               'cut files')
+        times = interleaved_times(
+            dict(
+                segments=every_sample_loader(segments, args.seed),
+                cut_files=every_sample_loader(cut, args.seed)),
+            args.warmup, args.repeats, 'cpu', f'segment loading ({stage})')
+        figures[f'segment_loading/{stage}'] = paired_figure(
+            times,
+            'segments',
+            'cut_files',
+            args.clock,
+            what=f'{stage} pipeline over {len(segments)} segments of '
+            f'{len(videos)} videos ({args.segment_video_seconds:g} s, '
+            f'{width}x{height}, 30 fps) read from the videos',
+            baseline='the same segments cut to files of their own',
+            num_segments=len(segments),
+            num_videos=len(videos),
+            build_seconds=build_seconds)
+    return figures
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -835,6 +999,42 @@ def print_table(figures: Dict[str, Dict], targets: List[Dict]) -> None:
         print(f'{name}: {figure["what"]} / {figure["baseline"]}')
 
 
+def model_figures(args, folder: str) -> Tuple[Dict, Dict, List[int]]:
+    """Figures 1-4; returns them, the hierarchy files and the backbone's
+    feature map shape."""
+    files = {
+        dataset: hierarchy_files(dataset, folder, args.seed)
+        for dataset in DATASETS
+    }
+    print('figure 1: train step and inference', file=sys.stderr)
+    figures = figure_steps(args, files)
+    gc.collect()
+    # The backbone's output for one clip gives the feature map size.
+    backbone_cfg = recognizer_config(
+        args.model_config,
+        head_config('i3d', files['ucf101'], 101, args.base_channels * 8),
+        args.base_channels)['backbone']
+    torch.manual_seed(args.seed)
+    backbone = MODELS.build(backbone_cfg).to(args.device)
+    backbone.eval()  # ResNet3d.train returns None: no chaining
+    with torch.no_grad():
+        feature_shape = list(
+            backbone(
+                torch.zeros((1, 3) + tuple(args.clip),
+                            device=args.device)).shape[1:])
+    del backbone
+    print('figure 2: projection pass', file=sys.stderr)
+    figures.update(figure_projection(args, files['activitynet']))
+    gc.collect()
+    print('figure 3: projection memory', file=sys.stderr)
+    figures['projection_peak_memory'] = figure_memory(
+        args, files['activitynet'], feature_shape)
+    print('figure 4: prototype distances', file=sys.stderr)
+    figures['prototype_distances'] = figure_distances(
+        args, files['activitynet'], feature_shape)
+    return figures, files, feature_shape
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
@@ -847,38 +1047,16 @@ def main(argv=None):
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        files = {
-            dataset: hierarchy_files(dataset, folder, args.seed)
-            for dataset in DATASETS
-        }
-        print('figure 1: train step and inference', file=sys.stderr)
-        figures = figure_steps(args, files)
-        gc.collect()
-        # The backbone's output for one clip gives the feature map size.
-        backbone_cfg = recognizer_config(
-            args.model_config,
-            head_config('i3d', files['ucf101'], 101, args.base_channels * 8),
-            args.base_channels)['backbone']
-        torch.manual_seed(args.seed)
-        backbone = MODELS.build(backbone_cfg).to(args.device)
-        backbone.eval()  # ResNet3d.train returns None: no chaining
-        with torch.no_grad():
-            feature_shape = list(
-                backbone(
-                    torch.zeros((1, 3) + tuple(args.clip),
-                                device=args.device)).shape[1:])
-        del backbone
-        print('figure 2: projection pass', file=sys.stderr)
-        figures.update(figure_projection(args, files['activitynet']))
-        gc.collect()
-        print('figure 3: projection memory', file=sys.stderr)
-        figures['projection_peak_memory'] = figure_memory(
-            args, files['activitynet'], feature_shape)
-        print('figure 4: prototype distances', file=sys.stderr)
-        figures['prototype_distances'] = figure_distances(
-            args, files['activitynet'], feature_shape)
+        if args.segment_loading_only:
+            figures, files, feature_shape = {}, {}, None
+        else:
+            figures, files, feature_shape = model_figures(args, folder)
+        print('figure 5: segment loading', file=sys.stderr)
+        figures.update(figure_segment_loading(args, folder))
     targets = []
     for name, limit in TARGETS:
+        if name not in figures:
+            continue
         ratio = figures[name]['ratio']
         targets.append(
             dict(
@@ -893,11 +1071,14 @@ def main(argv=None):
           f'{machine["torch_threads"]} torch threads, device {args.device}' +
           (f' ({machine["gpu"]})' if 'gpu' in machine else '') +
           f'; torch {machine["torch"]}')
-    print(f'clips {args.batch_size} x 3 x {"x".join(map(str, args.clip))}, '
-          f'base_channels {args.base_channels}, feature map '
-          f'{"x".join(map(str, feature_shape))}; median of {args.repeats} '
-          f'interleaved rounds after {args.warmup} warm-up; ratio = median '
-          f'of per-round ratios of {args.clock} time' +
+    if feature_shape is not None:
+        print(f'clips {args.batch_size} x 3 x '
+              f'{"x".join(map(str, args.clip))}, base_channels '
+              f'{args.base_channels}, feature map '
+              f'{"x".join(map(str, feature_shape))}')
+    print(f'median of {args.repeats} interleaved rounds after {args.warmup} '
+          f'warm-up; ratio = median of per-round ratios of {args.clock} '
+          'time' +
           (' (QUICK: sizes too small to mean anything)' if args.quick else ''))
     print()
     print_table(figures, targets)
@@ -925,7 +1106,10 @@ def main(argv=None):
                 clock=args.clock,
                 seed=args.seed,
                 embeddings={d: files[d]['embedding_source']
-                            for d in DATASETS}),
+                            for d in files},
+                segment_videos=args.segment_videos,
+                segment_video_seconds=args.segment_video_seconds,
+                segment_frame_size=list(args.segment_frame_size)),
             figures=figures,
             targets=targets,
             total_seconds=elapsed)

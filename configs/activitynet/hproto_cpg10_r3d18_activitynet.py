@@ -3,7 +3,7 @@
 # Kinetics-400 weights (README, "Kinetics-400 weights").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/datasets/activitynet_clips.py', '../_base_/schedules/hproto.py'
+    '../_base_/datasets/activitynet.py', '../_base_/schedules/hproto.py'
 ]
 
 model = dict(

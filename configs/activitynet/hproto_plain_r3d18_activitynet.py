@@ -3,7 +3,7 @@
 # load_from (weights-only; see README, "Checkpoints").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/datasets/activitynet_clips.py', '../_base_/schedules/hproto.py'
+    '../_base_/datasets/activitynet.py', '../_base_/schedules/hproto.py'
 ]
 
 model = dict(

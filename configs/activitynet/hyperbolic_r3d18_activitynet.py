@@ -3,7 +3,7 @@
 # load_from (weights-only; see README, "Checkpoints").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_hyperbolic.py',
-    '../_base_/datasets/activitynet_clips.py', '../_base_/schedules/supervised.py'
+    '../_base_/datasets/activitynet.py', '../_base_/schedules/supervised.py'
 ]
 
 model = dict(

@@ -45,6 +45,8 @@ MAX_LISTED = 20  # problems spelled out in a message; the rest are counted
 # (path, size, modification time): datasets rebuilt during training (the
 # projection and last-layer dataloaders) do not open them again.
 _CHECKED_FRAMES: Dict[Tuple[str, int, int], int] = {}
+# Average frame rates decord reported when it opened a video, by real path.
+_FRAME_RATES: Dict[str, float] = {}
 
 
 class AnnotationError(ValueError):
@@ -54,6 +56,9 @@ class AnnotationError(ValueError):
 
 def count_frames(path: str) -> int:
     """Number of frames decord reports for a video, without decoding it.
+
+    The average frame rate decord reports is kept for
+    :func:`checked_video_meta`: the same opening gives both.
 
     Args:
         path (str): Video file.
@@ -65,7 +70,24 @@ def count_frames(path: str) -> int:
         RuntimeError: decord's error when it cannot open the file.
     """
     import decord
-    return len(decord.VideoReader(path, num_threads=1))
+    reader = decord.VideoReader(path, num_threads=1)
+    _FRAME_RATES[osp.realpath(path)] = reader.get_avg_fps()
+    return len(reader)
+
+
+def checked_video_meta(path: str) -> Optional[Tuple[int, float]]:
+    """Frame count and average frame rate of a video that passed
+    :func:`video_problem` in this process and has not changed since, or
+    None (no decord call either way)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
+    num_frames, fps = _CHECKED_FRAMES.get(key), _FRAME_RATES.get(key[0])
+    if num_frames is None or fps is None:
+        return None
+    return num_frames, fps
 
 
 def _decord_message(err: Exception, path: str) -> str:

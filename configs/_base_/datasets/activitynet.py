@@ -1,8 +1,10 @@
-# ActivityNet v1.3 as trimmed clips: every annotated segment cut into its own
-# video file under data/activitynet/clips/ with annotation lists
-# activitynet_{train,val}_clips.txt (`path label` per line, labels in the
-# order of the shipped label map). The hierarchy (200 leaves, 38 parents,
-# 6 grandparents) and its embedding ship with the package.
+# ActivityNet v1.3, trimmed: one sample per annotated segment, read from the
+# downloaded videos (data/activitynet/videos/v_<id>.mp4, or <id>.mp4, .mkv,
+# .webm) with the official annotation file
+# (data/activitynet/activity_net.v1-3.min.json). Nothing is cut: frames are
+# sampled inside each segment (ActivityNetSegmentDataset puts its
+# DecordSegmentInit in the place of DecordInit). The hierarchy (200 leaves,
+# 38 parents, 6 grandparents) and its embedding ship with the package.
 data_root = 'data/activitynet'
 hierarchy_dir = 'hprotopnet_mm/hierarchy/files'
 hierarchy_file = f'{hierarchy_dir}/activitynet_hierarchy.csv'
@@ -10,22 +12,26 @@ label_map_file = f'{hierarchy_dir}/activitynet_label_map.txt'
 embedding_file = f'{hierarchy_dir}/activitynet_embedding_d300.pth'
 num_classes = 200
 
-dataset_type = 'CheckedVideoDataset'
-# Checks of the annotation lists when a dataset is built (see
-# CheckedVideoDataset): every line is well formed, every label is a leaf of
-# the hierarchy, every video opens with decord and has frames.
-# on_bad_video='skip' leaves bad videos out (listed in a warning) instead of
-# stopping; check_videos=False skips opening the videos.
+dataset_type = 'ActivityNetSegmentDataset'
+ann_file = f'{data_root}/activity_net.v1-3.min.json'
+video_dir = f'{data_root}/videos'
+# Checks when a dataset is built (see ActivityNetSegmentDataset): every
+# annotated label is a leaf of the hierarchy, every video opens with decord
+# and has frames, segments past the end of their video are clipped (and
+# counted in the log). Many of ActivityNet's YouTube videos cannot be
+# downloaded any more, so missing or unreadable videos are left out with all
+# their segments and listed in a warning (on_bad_video='skip'); set 'error'
+# to stop on them instead. check_videos=False skips opening the videos.
 dataset_checks = dict(
     check_videos=True,
-    on_bad_video='error',
+    on_bad_video='skip',
     label_map_file=label_map_file,
     hierarchy_file=hierarchy_file)
-ann_file_train = f'{data_root}/activitynet_train_clips.txt'
-ann_file_val = f'{data_root}/activitynet_val_clips.txt'
 clip_len = 16
 num_test_clips = 10
-meta_keys = ('img_shape', 'filename', 'frame_inds', 'num_clips', 'clip_len')
+# segment_id tells the segments of one video apart (the metric's video_key).
+meta_keys = ('img_shape', 'filename', 'frame_inds', 'num_clips', 'clip_len',
+             'segment_id', 'segment')
 
 train_pipeline = [
     dict(type='DecordInit'),
@@ -69,8 +75,9 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         **dataset_checks,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=f'{data_root}/clips'),
+        ann_file=ann_file,
+        subset='training',
+        data_prefix=dict(video=video_dir),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
@@ -80,8 +87,9 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         **dataset_checks,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=f'{data_root}/clips'),
+        ann_file=ann_file,
+        subset='validation',
+        data_prefix=dict(video=video_dir),
         pipeline=single_clip_pipeline,
         test_mode=True))
 test_dataloader = dict(
@@ -92,8 +100,9 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         **dataset_checks,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=f'{data_root}/clips'),
+        ann_file=ann_file,
+        subset='validation',
+        data_prefix=dict(video=video_dir),
         pipeline=test_pipeline,
         test_mode=True))
 # Training videos through the deterministic pipeline, in a fixed order.
@@ -104,13 +113,17 @@ projection_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         **dataset_checks,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=f'{data_root}/clips'),
+        ann_file=ann_file,
+        subset='training',
+        data_prefix=dict(video=video_dir),
         pipeline=single_clip_pipeline,
         test_mode=True))
 
+# One "video" of the video-level metrics is one segment (several clips of it
+# at test time), as in the paper.
 val_evaluator = dict(
     type='HierarchicalAccuracy',
     hierarchy_file=hierarchy_file,
-    label_map_file=label_map_file)
+    label_map_file=label_map_file,
+    video_key='segment_id')
 test_evaluator = val_evaluator
