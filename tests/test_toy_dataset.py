@@ -16,7 +16,8 @@ from hprotopnet_mm.datasets import (build_toy_hierarchy, make_toy_dataset,
                                     render_clip_from_params,
                                     sample_clip_params, write_video)
 
-SMALL = dict(train_per_class=2, val_per_class=1, ambiguous_per_pair=1,
+SMALL = dict(train_per_class=2, val_per_class=1, test_per_class=1,
+             ambiguous_per_pair=1,
              size=32, num_frames=16, fps=8)
 
 
@@ -31,7 +32,8 @@ def toy_runs(tmp_path_factory):
 
 def _list_videos(files):
     paths = []
-    for list_file in (files.train_list, files.val_list, files.ambiguous_list):
+    for list_file in (files.train_list, files.val_list, files.test_list,
+                      files.ambiguous_list):
         with open(list_file) as f:
             paths += [line.split()[0] for line in f]
     return paths
@@ -42,7 +44,7 @@ def test_same_seed_gives_identical_files_other_seed_other_frames(toy_runs):
     for file_a, file_b in zip(a.files, b.files):
         assert filecmp.cmp(file_a, file_b, shallow=False), file_a
     videos = _list_videos(a)
-    assert len(videos) == a.num_videos == 12 * 2 + 12 * 1 + 6 * 1
+    assert len(videos) == a.num_videos == 12 * 2 + 12 * 1 + 12 * 1 + 6 * 1
     for name in videos:
         path_a = osp.join(a.video_root, name)
         path_b = osp.join(b.video_root, name)
@@ -88,7 +90,8 @@ def test_hierarchy_files_are_consistent(toy_runs):
         assert leaf.startswith(parent + '_'), leaf
     assert len(parents) == 6 and len(set(parents.values())) == 3
     # Every list line names an existing video and labels of the label map.
-    for list_file in (a.train_list, a.val_list, a.ambiguous_list):
+    for list_file in (a.train_list, a.val_list, a.test_list,
+                      a.ambiguous_list):
         with open(list_file) as f:
             for line in f:
                 name, *labels = line.split()
@@ -140,6 +143,31 @@ def test_mmaction_video_dataset_reads_the_lists(toy_runs):
     assert tuple(sample['inputs'].shape) == (1, 3, 16, 64, 64)
     assert sample['data_samples'].gt_label.nonzero().flatten().tolist() == \
         [2, 3]
+
+
+def test_splits_are_independent_draws(toy_runs):
+    """Train, val and test clips of one leaf and index come from different
+    child seeds: no clip of one split reappears in another."""
+    a = toy_runs[0]
+    names = {}
+    for split in ('train', 'val', 'test'):
+        with open(getattr(a, f'{split}_list')) as f:
+            names[split] = [line.split()[0] for line in f]
+        assert all(name.startswith(split + '/') for name in names[split])
+    # Same leaf, same index k = 0 in every split: three different clips.
+    stem = names['test'][0][len('test/'):]
+    frames = [read_video(osp.join(a.video_root, split, stem))
+              for split in ('train', 'val', 'test')]
+    for x, y in itertools.combinations(frames, 2):
+        assert not np.array_equal(x[0], y[0])
+    # Their object tracks differ too (start, amplitude, period, phase).
+    from hprotopnet_mm.datasets.toy_dataset import toy_object_track
+    tracks = [toy_object_track(f'{split}/{stem}', size=32, num_frames=16)[1]
+              for split in ('train', 'val', 'test')]
+    for x, y in itertools.combinations(tracks, 2):
+        assert not np.allclose(x, y)
+    with pytest.raises(ValueError, match='split one of train, val, test'):
+        toy_object_track(f'ambiguous/{stem}')
 
 
 def test_first_frame_does_not_depend_on_the_leaf():
@@ -263,13 +291,14 @@ def test_cli_writes_the_dataset(tmp_path):
     result = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
          '--out', str(out), '--train-per-class', '1', '--val-per-class', '1',
-         '--ambiguous-per-pair', '0', '--size', '16', '--frames', '4'],
+         '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size',
+         '16', '--frames', '4'],
         capture_output=True, text=True, check=True)
-    assert 'wrote 24 videos' in result.stdout
+    assert 'wrote 36 videos' in result.stdout
     assert re.search(r'done in \d+\.\d s', result.stdout), result.stdout
     assert sorted(os.listdir(out)) == [
         'ambiguous_list.txt', 'hierarchy.csv', 'label_map.txt',
-        'train_list.txt', 'val_list.txt', 'videos'
+        'test_list.txt', 'train_list.txt', 'val_list.txt', 'videos'
     ]
     assert (out / 'ambiguous_list.txt').read_text() == ''
     again = subprocess.run(
@@ -284,3 +313,19 @@ def test_cli_writes_the_dataset(tmp_path):
          '--overwrite'], capture_output=True, text=True, check=True)
     assert len(os.listdir(out / 'videos' / 'train')) == 24
     assert len((out / 'train_list.txt').read_text().splitlines()) == 24
+    # The tree's shape: 2 scenes x 2 objects x 3 motions.
+    subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
+         '--out', str(out), '--train-per-class', '1', '--val-per-class', '1',
+         '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size',
+         '16', '--frames', '4', '--grandparents', '2', '--parents', '2',
+         '--leaves', '3', '--overwrite'],
+        capture_output=True, text=True, check=True)
+    assert len((out / 'label_map.txt').read_text().splitlines()) == 12
+    assert (out / 'hierarchy.csv').read_text().count('slide_diagonal') == 2
+    bad = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
+         '--out', str(tmp_path / 'bad'), '--leaves', '4'],
+        capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert 'num_leaves must lie in [2, 3], got 4' in bad.stderr

@@ -7,6 +7,8 @@ the ``data_prefix`` of :class:`mmaction.datasets.VideoDataset`)::
                                   "train/<leaf>_<k>.mp4 <label>"
     videos/val/<leaf>_<k>.mp4     listed in val_list.txt as
                                   "val/<leaf>_<k>.mp4 <label>"
+    videos/test/<leaf>_<k>.mp4    listed in test_list.txt as
+                                  "test/<leaf>_<k>.mp4 <label>"
     videos/ambiguous/<name>.mp4   listed in ambiguous_list.txt as
                                   "ambiguous/<name>.mp4 <label_a> <label_b>"
     label_map.txt                 one leaf name per line, label == line index
@@ -14,7 +16,10 @@ the ``data_prefix`` of :class:`mmaction.datasets.VideoDataset`)::
 
 Each clip draws its randomness from its own child seed,
 ``SeedSequence(seed, spawn_key=(split, ...))``, so a clip does not change
-when other clips are added and equal seeds give byte-identical files.
+when other clips are added and equal seeds give byte-identical files. The
+three labelled splits draw from disjoint keys, so train, val (for choices
+such as the schedule) and test (for the reported figures) are independent
+draws of the same distribution.
 Ambiguous clips mix the motions of two sibling leaves half and half.
 """
 import csv
@@ -29,7 +34,8 @@ from .toy_hierarchy import LEVEL_NAMES, build_toy_hierarchy
 from .toy_videos import (check_clip_size, object_track, render_clip,
                          sample_clip_params, write_video)
 
-_SPLIT_KEYS = {'train': 0, 'val': 1, 'ambiguous': 2}
+_SPLIT_KEYS = {'train': 0, 'val': 1, 'ambiguous': 2, 'test': 3}
+LABELLED_SPLITS = ('train', 'val', 'test')
 AMBIGUOUS_WEIGHT = 0.5
 
 
@@ -40,6 +46,7 @@ class ToyDatasetFiles:
     video_root: str
     train_list: str
     val_list: str
+    test_list: str
     ambiguous_list: str
     label_map: str
     hierarchy: str
@@ -48,8 +55,8 @@ class ToyDatasetFiles:
     @property
     def files(self) -> Tuple[str, ...]:
         """The annotation, label-map and hierarchy files."""
-        return (self.train_list, self.val_list, self.ambiguous_list,
-                self.label_map, self.hierarchy)
+        return (self.train_list, self.val_list, self.test_list,
+                self.ambiguous_list, self.label_map, self.hierarchy)
 
 
 def clip_rng(seed: int, split: str, *key: int) -> np.random.Generator:
@@ -72,6 +79,7 @@ def make_toy_dataset(out_dir: str,
                      seed: int = 0,
                      train_per_class: int = 20,
                      val_per_class: int = 6,
+                     test_per_class: int = 6,
                      size: int = 64,
                      num_frames: int = 32,
                      fps: float = 8,
@@ -87,6 +95,7 @@ def make_toy_dataset(out_dir: str,
         seed (int): Non-negative root seed.
         train_per_class (int): Training clips per leaf.
         val_per_class (int): Validation clips per leaf.
+        test_per_class (int): Test clips per leaf.
         size (int): Frame side in pixels, even and >= 16.
         num_frames (int): Frames per clip.
         fps (float): Frame rate stored in the mp4 files.
@@ -105,6 +114,7 @@ def make_toy_dataset(out_dir: str,
         raise ValueError(f'seed must be a non-negative int, got {seed!r}')
     _check_count('train_per_class', train_per_class, 1)
     _check_count('val_per_class', val_per_class, 1)
+    _check_count('test_per_class', test_per_class, 1)
     _check_count('ambiguous_per_pair', ambiguous_per_pair, 0)
     check_clip_size(size, num_frames)
     if not fps > 0:
@@ -118,6 +128,7 @@ def make_toy_dataset(out_dir: str,
         video_root=video_root,
         train_list=os.path.join(root, 'train_list.txt'),
         val_list=os.path.join(root, 'val_list.txt'),
+        test_list=os.path.join(root, 'test_list.txt'),
         ambiguous_list=os.path.join(root, 'ambiguous_list.txt'),
         label_map=os.path.join(root, 'label_map.txt'),
         hierarchy=os.path.join(root, 'hierarchy.csv'),
@@ -131,8 +142,8 @@ def make_toy_dataset(out_dir: str,
     os.makedirs(root, exist_ok=True)
 
     num_videos = 0
-    for split, per_class in (('train', train_per_class),
-                             ('val', val_per_class)):
+    for split, per_class in zip(
+            LABELLED_SPLITS, (train_per_class, val_per_class, test_per_class)):
         os.makedirs(os.path.join(video_root, split))
         lines = []
         for label, leaf in enumerate(hierarchy.leaves):
@@ -178,7 +189,7 @@ def toy_object_track(video: str,
                      seed: int = 0,
                      size: int = 64,
                      num_frames: int = 32) -> Tuple[int, np.ndarray]:
-    """Label and object centres of a train or val clip of the toy dataset.
+    """Label and object centres of a labelled clip of the toy dataset.
 
     The clip is identified by its list path, ``<split>/<leaf>_<k>.mp4``
     (any folder before it is ignored), and redrawn from its child seed, so
@@ -196,7 +207,7 @@ def toy_object_track(video: str,
         in pixels of the video's frames.
 
     Raises:
-        ValueError: If the path is not a train or val clip of the toy
+        ValueError: If the path is not a train, val or test clip of the toy
             dataset.
     """
     parts = os.path.normpath(video).split(os.sep)
@@ -204,11 +215,11 @@ def toy_object_track(video: str,
         if len(parts) >= 2 else (None, '')
     leaf_name, _, k = stem.rpartition('_')
     hierarchy = build_toy_hierarchy()
-    if split not in ('train', 'val') or not k.isdigit() \
+    if split not in LABELLED_SPLITS or not k.isdigit() \
             or leaf_name not in hierarchy.leaf_names:
-        raise ValueError(f'{video}: not a train or val clip of the toy '
-                         'dataset (<split>/<leaf>_<k>.mp4, split train or '
-                         'val)')
+        raise ValueError(f'{video}: not a labelled clip of the toy dataset '
+                         f'(<split>/<leaf>_<k>.mp4, split one of '
+                         f'{", ".join(LABELLED_SPLITS)})')
     label = hierarchy.leaf_names.index(leaf_name)
     params = sample_clip_params(
         clip_rng(seed, split, label, int(k)), size=size,

@@ -1,6 +1,8 @@
 # The embedded toy dataset made by tools/make_toy_dataset.py (3 grandparents,
-# 6 parents, 12 leaves; 64x64 px, 32-frame mp4 clips). The embedding file is
-# made from its hierarchy by tools/embed_hierarchy.py (see README.md).
+# 6 parents, 12 leaves; 64x64 px, 32-frame mp4 clips). Validation (for
+# choices) reads val_list.txt, testing (for the reported figures)
+# test_list.txt: independent draws. The embedding file is made from its
+# hierarchy by tools/embed_hierarchy.py (see README.md).
 data_root = 'data/toy'
 hierarchy_file = f'{data_root}/hierarchy.csv'
 label_map_file = f'{data_root}/label_map.txt'
@@ -17,6 +19,7 @@ dataset_checks = dict(
     check_videos=True, on_bad_video='error', num_classes=num_classes)
 ann_file_train = f'{data_root}/train_list.txt'
 ann_file_val = f'{data_root}/val_list.txt'
+ann_file_test = f'{data_root}/test_list.txt'
 clip_len = 16
 num_test_clips = 3
 meta_keys = ('img_shape', 'filename', 'frame_inds', 'num_clips', 'clip_len')
@@ -85,7 +88,7 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         **dataset_checks,
-        ann_file=ann_file_val,
+        ann_file=ann_file_test,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=test_pipeline,
         test_mode=True))
