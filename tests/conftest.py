@@ -106,3 +106,12 @@ def logged_key_mismatch(log):
     return (names('missing keys in source state_dict'),
             names('unexpected key in source state_dict'),
             re.findall(r'size mismatch for (\S+)', log))
+
+
+def decode_clip(data, path):
+    """Write a report clip's bytes to ``path`` and decode every frame with
+    decord: (T, H, W, 3) uint8."""
+    from hprotopnet_mm.datasets import read_video
+    with open(path, 'wb') as f:
+        f.write(data)
+    return read_video(str(path))

@@ -2,7 +2,6 @@
 contributions, the explainer on a real (untrained) recognizer, and videos
 that are short, of another size, or unreadable."""
 import copy
-import io
 import math
 import os.path as osp
 import subprocess
@@ -12,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from PIL import Image
 
 import conftest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, decode_clip
 from hprotopnet_mm.datasets import write_video
 from hprotopnet_mm.explain import (
     PrototypeExplainer, VideoReadError, cell_footprint, check_video,
@@ -250,7 +248,7 @@ def test_explainer_rows_contributions_and_planted_prototype(tiny, toy_data):
         assert low <= value < high
 
 
-def test_unprojected_model_report_says_so(tiny, toy_data):
+def test_unprojected_model_report_says_so(tiny, toy_data, tmp_path):
     cfg, model, _, _ = tiny
     pipeline, where = find_test_pipeline(cfg)
     assert where == 'test_dataloader.dataset.pipeline'
@@ -272,9 +270,9 @@ def test_unprojected_model_report_says_so(tiny, toy_data):
     assert 'have not been projected' in html
     assert 'not projected: the model holds no provenance' in html
     for row in (r for level in data['levels'] for r in level['prototypes']):
-        name = row['activation_gif']
-        gif = Image.open(io.BytesIO(explanation.images[name]))
-        assert gif.n_frames == 16 and gif.size == (224, 224)
+        name = row['activation_clip']
+        frames = decode_clip(explanation.images[name], tmp_path / 'c.webm')
+        assert frames.shape == (16, 224, 224, 3)
 
 
 # ----------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """End to end: train a tiny model through a prototype projection with
 tools/train.py, explain a validation video with tools/explain.py, and open
-the HTML report in headless Chromium (every image must load; a screenshot is
-saved). Also the batch mode over a split list.
+the HTML report in headless Chromium (every clip must load and play; a
+screenshot is saved). Also the batch mode over a split list.
 
 Chromium is looked for at /usr/bin/chromium (or $HPROTO_CHROMIUM). Without
 it the browser checks are skipped, unless HPROTO_REQUIRE_CHROMIUM=1.
 """
+import base64
 import html
 import json
 import os
@@ -15,11 +16,13 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, decode_clip
+from hprotopnet_mm.explain.clip_video import encode_webm
 from test_explain import CONFIG, make_embedding, tiny_model_options
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
@@ -30,17 +33,18 @@ CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu',
                   '--disable-background-networking',
                   '--disable-component-update', '--disable-sync',
                   '--hide-scrollbars')
-IMAGE_CHECK = """<script>
+VIDEO_CHECK = """<script>
 window.addEventListener('load', function () {
-  var result = Array.from(document.images).map(function (img) {
-    return [img.getAttribute('data-name'),
-            img.complete && img.naturalWidth > 0,
-            img.naturalWidth, img.naturalHeight];
-  });
-  var out = document.createElement('pre');
-  out.id = 'image-check';
-  out.textContent = JSON.stringify(result);
-  document.body.appendChild(out);
+  var videos = Array.from(document.querySelectorAll('video'));
+  setTimeout(function () {
+    var out = document.createElement('pre');
+    out.id = 'video-check';
+    out.textContent = JSON.stringify(videos.map(function (v) {
+      return [v.getAttribute('data-name'), v.readyState >= 2 && !v.error,
+              v.videoWidth, v.videoHeight, v.currentTime > 0];
+    }));
+    document.body.appendChild(out);
+  }, 3000);
 });
 </script>"""
 
@@ -104,7 +108,7 @@ def report(trained, toy_data):
     return out, data, page
 
 
-def test_report_rows_sources_and_numbers(report):
+def test_report_rows_sources_and_numbers(report, tmp_path):
     out, data, page = report
     # one row per level, top level first, then the alternative leaf
     order = [m.group(1) for m in re.finditer(r'class="level ([\w-]+)"', page)]
@@ -130,9 +134,11 @@ def test_report_rows_sources_and_numbers(report):
         assert source['frames_match'] is True
         assert source['distance_now'] < 1e-3
         assert osp.isfile(source['filename'])
-        for key in ('activation_gif', 'source_gif'):
-            with Image.open(osp.join(out, row[key])) as gif:
-                assert gif.n_frames == 16
+        for key in ('activation_clip', 'source_clip'):
+            assert row[key].endswith('.webm')
+            with open(osp.join(out, row[key]), 'rb') as f:
+                frames = decode_clip(f.read(), tmp_path / 'clip.webm')
+            assert frames.shape == (16, 224, 224, 3)
     assert data['projection']['projected'] is True
     assert data['abstain']['min_confidence'] == 0.6
     faith = data['faithfulness']
@@ -141,7 +147,9 @@ def test_report_rows_sources_and_numbers(report):
         len(r['similarity_drops_random']) == 3 for r in faith['prototypes'])
     assert 'Faithfulness (deletion test)' in page
     # self-contained: no file or network references
-    assert 'src="data:image/gif;base64,' in page
+    assert 'src="data:video/webm;base64,' in page
+    # 16 clips of 16 frames at 224 px: WebM keeps it well under 100 kB each
+    assert len(page.encode('utf-8')) < 16 * 100_000
     assert not re.search(r'(src|href)="(?!data:)', page)
 
 
@@ -165,45 +173,49 @@ def chromium(browser, *args):
     return proc.stdout
 
 
-def loaded_images(browser, page_path):
-    """[name, loaded, width, height] of every <img> of a page, after the
-    page's load event, as Chromium sees it."""
+def played_videos(browser, page_path):
+    """[name, loaded, width, height, playing] of every <video> of a page,
+    three seconds after the page's load event, as Chromium sees it."""
     with open(page_path, encoding='utf-8') as f:
         page = f.read()
     check_path = page_path[:-len('.html')] + '_check.html'
     with open(check_path, 'w', encoding='utf-8') as f:
-        f.write(page.replace('</body>', IMAGE_CHECK + '</body>'))
-    dom = chromium(browser, '--virtual-time-budget=20000', '--dump-dom',
+        f.write(page.replace('</body>', VIDEO_CHECK + '</body>'))
+    dom = chromium(browser, '--autoplay-policy=no-user-gesture-required',
+                   '--virtual-time-budget=20000', '--dump-dom',
                    f'file://{check_path}')
-    found = re.search(r'<pre id="image-check">(.*?)</pre>', dom, re.S)
+    found = re.search(r'<pre id="video-check">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     return json.loads(html.unescape(found.group(1)))
 
 
-def test_image_check_detects_broken_images(tmp_path):
+def test_video_check_detects_broken_videos(tmp_path):
     browser = chromium_or_skip()
+    frames = np.zeros((8, 32, 48, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(8)[:, None, None] * 30
+    good = base64.b64encode(encode_webm(frames)).decode('ascii')
     page = tmp_path / 'control.html'
-    gif = ('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==')
     page.write_text(
         '<!DOCTYPE html><html><body>'
-        f'<img data-name="good" src="data:image/gif;base64,{gif}">'
-        '<img data-name="bad" src="data:image/gif;base64,AAAAAAAA">'
-        '</body></html>')
-    assert loaded_images(browser, str(page)) == [['good', True, 1, 1],
-                                                 ['bad', False, 0, 0]]
+        f'<video data-name="good" src="data:video/webm;base64,{good}" '
+        'autoplay loop muted></video>'
+        '<video data-name="bad" src="data:video/webm;base64,AAAAAAAA" '
+        'autoplay loop muted></video></body></html>')
+    assert played_videos(browser, str(page)) == [
+        ['good', True, 48, 32, True], ['bad', False, 0, 0, False]]
 
 
 def test_report_opens_in_chromium(report):
     browser = chromium_or_skip()
     out, data, _ = report
-    images = loaded_images(browser, osp.join(out, 'report.html'))
+    videos = played_videos(browser, osp.join(out, 'report.html'))
     rows = [
         r for level in data['levels'] + data['alternatives']
         for r in level['prototypes']
     ]
-    assert len(images) == 2 * len(rows) == 16
-    assert all(loaded and width == 224 and height == 224
-               for _, loaded, width, height in images), images
+    assert len(videos) == 2 * len(rows) == 16
+    assert all(loaded and width == 224 and height == 224 and playing
+               for _, loaded, width, height, playing in videos), videos
     screenshot = osp.join(out, 'report_screenshot.png')
     chromium(browser, f'--screenshot={screenshot}', '--window-size=1400,2000',
              f'file://{osp.join(out, "report.html")}')

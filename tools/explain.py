@@ -1,8 +1,8 @@
 """Explain the predictions of a prototype network.
 
 One video: an HTML report (grandparent, parent and class rows with their top
-prototypes, activation GIFs and source clips), ``explanation.json`` and the
-GIFs::
+prototypes, their activation on the clip and their source training clips as
+WebM videos), ``explanation.json`` and the clips::
 
     python tools/explain.py CONFIG CHECKPOINT VIDEO [--out DIR]
         [--topk-classes 2] [--topk-prototypes 3] [--min-confidence 0.6]

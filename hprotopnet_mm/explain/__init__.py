@@ -9,7 +9,7 @@ from .activation_maps import (cell_footprint, clip_activation_maps,
                               similarity_maps, spread_to_feature_grid,
                               upsample_activation)
 from .batch import explain_split, read_split_list, summarize
-from .clip_gif import animated_gif, heat_overlay
+from .clip_video import clip_video, heat_overlay
 from .contributions import (node_log_probabilities, node_logits,
                             prototype_contributions)
 from .explainer import Explanation, PrototypeExplainer
@@ -25,7 +25,7 @@ __all__ = [
     'plot_abstain_sweep', 'cell_footprint', 'clip_activation_maps',
     'frame_boxes', 'high_activation_mask', 'similarity_maps',
     'spread_to_feature_grid', 'upsample_activation', 'explain_split',
-    'read_split_list', 'summarize', 'animated_gif', 'heat_overlay',
+    'read_split_list', 'summarize', 'clip_video', 'heat_overlay',
     'node_log_probabilities', 'node_logits', 'prototype_contributions',
     'Explanation', 'PrototypeExplainer', 'deletion_faithfulness', 'occlude',
     'random_region_masks', 'VideoReadError', 'check_video', 'load_clips',

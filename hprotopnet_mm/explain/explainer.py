@@ -31,7 +31,8 @@ from hprotopnet_mm.engine.projection import nearest_cells, prototype_head
 from .abstain import ROOT, abstain_predict, node_probabilities
 from .activation_maps import (cell_footprint, clip_activation_maps,
                               frame_boxes, high_activation_mask)
-from .clip_gif import (ACTIVATION_BOX, PATCH_BOX, animated_gif, heat_overlay)
+from .clip_video import (ACTIVATION_BOX, PATCH_BOX, clip_video, display_scale,
+                         heat_overlay)
 from .contributions import (node_log_probabilities, node_logits,
                             prototype_contributions)
 from .faithfulness import deletion_faithfulness
@@ -68,11 +69,11 @@ NOTES = dict(
 
 @dataclass
 class Explanation:
-    """An explanation: JSON-ready numbers and the rendered GIFs.
+    """An explanation: JSON-ready numbers and the rendered clips.
 
     Attributes:
         data (dict): Everything numeric and textual (``explanation.json``).
-        images (dict): File name (e.g. ``'gifs/p012_test.gif'``) -> GIF
+        images (dict): File name (e.g. ``'clips/p0012_test.webm'``) -> WebM
             bytes, referenced by name from ``data``.
     """
     data: Dict
@@ -103,7 +104,8 @@ class PrototypeExplainer:
         source_info (dict, optional): ``start_index`` and ``modality`` of
             the projection dataset.
         percentile (float): Percentile of the high-activation region.
-        gif_scale (int): Enlargement of the GIFs.
+        clip_scale (int, optional): Integer enlargement of the clips shown;
+            None: about 224 px on the longer side.
     """
 
     def __init__(self,
@@ -112,7 +114,7 @@ class PrototypeExplainer:
                  source_pipeline: Optional[Sequence[dict]] = None,
                  source_info: Optional[Dict] = None,
                  percentile: float = 95,
-                 gif_scale: int = 4) -> None:
+                 clip_scale: Optional[int] = None) -> None:
         self.model = model.eval()
         self.head = prototype_head(model)
         self.test_pipeline = list(test_pipeline)
@@ -120,7 +122,7 @@ class PrototypeExplainer:
             source_pipeline)
         self.source_info = dict(source_info or {})
         self.percentile = percentile
-        self.gif_scale = gif_scale
+        self.clip_scale = clip_scale
         self.hierarchy = getattr(self.head, 'hierarchy', None)
         device = self.head.prototype_vectors.device
         if self.hierarchy is not None:
@@ -213,10 +215,10 @@ class PrototypeExplainer:
             faithfulness_options (dict, optional): Keyword arguments of
                 :func:`.deletion_faithfulness` (``num_random``, ``seed``,
                 ``fill``, ``batch_size``).
-            render (bool): Render the GIFs (off for numbers only).
+            render (bool): Render the clips (off for numbers only).
 
         Returns:
-            Explanation: Numbers and GIFs.
+            Explanation: Numbers and clips.
         """
         if topk_classes < 0 or topk_prototypes < 1:
             raise ValueError('topk_classes must be >= 0 and topk_prototypes '
@@ -373,7 +375,7 @@ class PrototypeExplainer:
     def _prototype_rows(self, node: int, topk: int, context: Dict,
                         images: Dict[str, bytes]) -> List[Dict]:
         """The top-k prototypes of ``node`` by similarity, with numbers,
-        sources and GIFs."""
+        sources and clips."""
         sims = context['similarities']
         rows = []
         distance_maps = context['out']['distance_maps'][context['clip']]
@@ -394,36 +396,39 @@ class PrototypeExplainer:
                 logit_contribution=float(
                     context['logit_contributions'][p, node]),
                 best_cell=[int(c) for c in np.unravel_index(best, grid)],
-                activation_gif=None)
+                activation_clip=None)
             row.update(self._source(p, context['render'], images))
             if context['render']:
-                name = f'gifs/p{p:04d}_test.gif'
+                name = f'clips/p{p:04d}_test.webm'
                 if name not in images:
-                    images[name] = self._test_gif(context['frames'],
-                                                  context['activations'][p],
-                                                  context['frame_inds'])
-                row['activation_gif'] = name
+                    images[name] = self._test_clip(context['frames'],
+                                                   context['activations'][p],
+                                                   context['frame_inds'])
+                row['activation_clip'] = name
             rows.append(row)
         return rows
 
-    def _test_gif(self, frames: np.ndarray, activation: Tensor,
-                  frame_inds: Sequence[int]) -> bytes:
+    def _scale(self, frames: np.ndarray) -> int:
+        return self.clip_scale or display_scale(*frames.shape[1:3])
+
+    def _test_clip(self, frames: np.ndarray, activation: Tensor,
+                   frame_inds: Sequence[int]) -> bytes:
         mask = high_activation_mask(activation, self.percentile)
         boxes = [[(box, ACTIVATION_BOX)] if box is not None else []
                  for box in frame_boxes(mask)]
         labels = _frame_labels(frame_inds, len(frames))
-        return animated_gif(
+        return clip_video(
             heat_overlay(frames, activation.numpy()),
             boxes,
             labels=labels,
             start=int(activation.flatten(1).amax(dim=1).argmax()),
-            scale=self.gif_scale)
+            scale=self._scale(frames))
 
     # ------------------------------------------------------------------
     # prototype sources
     # ------------------------------------------------------------------
     def _source(self, p: int, render: bool, images: Dict[str, bytes]) -> Dict:
-        """Provenance of prototype p and, if it can be decoded, its GIF."""
+        """Provenance of prototype p and, if it can be decoded, its clip."""
         sources = self.head.prototype_sources
         records = (sources or {}).get('prototypes') or []
         record = records[p] if p < len(records) else None
@@ -432,9 +437,9 @@ class PrototypeExplainer:
                 'this prototype' if sources is None else \
                 'not projected: no training clip of its node was found at ' \
                 'projection time'
-            return dict(source=None, source_status=status, source_gif=None)
+            return dict(source=None, source_status=status, source_clip=None)
         info = dict(record)
-        result = dict(source=info, source_status='ok', source_gif=None)
+        result = dict(source=info, source_status='ok', source_clip=None)
         if self.source_pipeline is None:
             result['source_status'] = 'the config has no projection ' \
                 'pipeline, so the source clip is not shown'
@@ -465,10 +470,10 @@ class PrototypeExplainer:
                 f'the feature grid of the source clip is now '
                 f'{list(distance_maps.shape)}, not the recorded '
                 f'{record["grid"]}')
-        name = f'gifs/p{p:04d}_source.gif'
+        name = f'clips/p{p:04d}_source.webm'
         if name not in images:
-            images[name] = self._source_gif(decoded, p, record)
-        result['source_gif'] = name
+            images[name] = self._source_clip(decoded, p, record)
+        result['source_clip'] = name
         return result
 
     def _decode_source(self, record: Dict) -> Dict:
@@ -496,7 +501,7 @@ class PrototypeExplainer:
                 distance_maps=out['distance_maps'][0].cpu())
         return self._source_cache[key]
 
-    def _source_gif(self, decoded: Dict, p: int, record: Dict) -> bytes:
+    def _source_clip(self, decoded: Dict, p: int, record: Dict) -> bytes:
         shape = self.head.prototype_layer.prototype_shape
         activation = clip_activation_maps(decoded['distance_maps'][p:p + 1],
                                           self.head.prototype_layer.epsilon,
@@ -509,13 +514,13 @@ class PrototypeExplainer:
         boxes = [[((x0, y0, x1, y1), PATCH_BOX)] if inside[t] else []
                  for t in range(num)]
         labels = _frame_labels(decoded['frame_inds'], num)
-        return animated_gif(
+        return clip_video(
             heat_overlay(decoded['frames'], activation.numpy()),
             boxes,
             labels=labels,
             dimmed=[not x for x in inside],
             start=min(t0, num - 1),
-            scale=self.gif_scale)
+            scale=self._scale(decoded['frames']))
 
     # ------------------------------------------------------------------
     # faithfulness

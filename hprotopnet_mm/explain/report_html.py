@@ -1,5 +1,5 @@
-"""Write an explanation: ``report.html`` (self-contained, GIFs embedded as
-base64 data URIs), ``explanation.json`` and the GIF files.
+"""Write an explanation: ``report.html`` (self-contained, WebM clips
+embedded as base64 data URIs), ``explanation.json`` and the clip files.
 
 The report follows the paper's figures: one row per level of the hierarchy,
 top level first (e.g. grandparent, parent, class), each with the node's
@@ -29,7 +29,7 @@ h1 { font-size: 20px; } h2 { font-size: 17px; margin-top: 24px; }
 .proto { border: 1px solid #ddd; border-radius: 4px; padding: 6px;
          display: flex; gap: 8px; align-items: flex-start; }
 .proto figure { margin: 0; text-align: center; font-size: 11px; }
-.proto img { display: block; image-rendering: pixelated; }
+.proto video { display: block; }
 .numbers { font-size: 12px; border-collapse: collapse; }
 .numbers td { padding: 1px 6px 1px 0; vertical-align: top; }
 .note { color: #a33; font-size: 12px; max-width: 260px; }
@@ -49,12 +49,13 @@ def _num(value, digits: int = 4) -> str:
     return f'{value:.{digits}g}' if isinstance(value, float) else str(value)
 
 
-def _img(images: Dict[str, bytes], name: Optional[str], alt: str) -> str:
+def _video(images: Dict[str, bytes], name: Optional[str], alt: str) -> str:
     if name is None:
         return ''
     data = base64.b64encode(images[name]).decode('ascii')
-    return (f'<img src="data:image/gif;base64,{data}" alt="{_esc(alt)}" '
-            f'data-name="{_esc(name)}">')
+    return (f'<video src="data:video/webm;base64,{data}" autoplay loop muted '
+            f'playsinline title="{_esc(alt)}" data-name="{_esc(name)}">'
+            '</video>')
 
 
 def _source_cell(row: Dict) -> List[str]:
@@ -91,14 +92,14 @@ def _prototype_html(row: Dict, images: Dict[str, bytes]) -> str:
     if row['source_status'] != 'ok':
         note = f'<div class="note">{_esc(row["source_status"])}</div>'
     source_fig = ''
-    if row.get('source_gif'):
-        source_fig = (f'<figure>{_img(images, row["source_gif"], "source")}'
-                      '<figcaption>training clip (source)</figcaption>'
-                      '</figure>')
+    if row.get('source_clip'):
+        source_fig = (
+            f'<figure>{_video(images, row["source_clip"], "source")}'
+            '<figcaption>training clip (source)</figcaption></figure>')
     test_fig = ''
-    if row.get('activation_gif'):
+    if row.get('activation_clip'):
         test_fig = (
-            f'<figure>{_img(images, row["activation_gif"], "activation")}'
+            f'<figure>{_video(images, row["activation_clip"], "activation")}'
             '<figcaption>activation on this clip</figcaption></figure>')
     return (f'<div class="proto">{test_fig}{source_fig}<div>'
             f'<table class="numbers">{table}</table>{note}</div></div>')
@@ -221,7 +222,7 @@ def render_html(explanation: Explanation) -> str:
 
 
 def write_report(explanation: Explanation, out_dir: str) -> Dict[str, str]:
-    """Write ``report.html``, ``explanation.json`` and ``gifs/`` to
+    """Write ``report.html``, ``explanation.json`` and ``clips/`` to
     ``out_dir``.
 
     Returns:
