@@ -234,6 +234,41 @@ def test_logits_are_geoopt_distances(files):
                 out['cls_score'][i, k], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_clipped_points_never_lie_beyond_the_leaves(files):
+    from hprotopnet_mm.models.layers.hyperbolic_logits import clip_tangent
+    torch.manual_seed(3)
+    head = MODELS.build(head_cfg(files, clip_radius='leaves'))
+    ball = head.hyperbolic.ball
+    leaves = head.hyperbolic.leaf_embeddings.double()
+    radius = ball.logmap0(leaves).norm(dim=1).max().item()
+    assert head.hyperbolic.clip_radius == pytest.approx(radius)
+    v = torch.randn(64, leaves.shape[1]) * torch.logspace(-2, 3, 64)[:, None]
+    logits, h = head.hyperbolic(v)
+    # |h| never beyond the farthest leaf; short vectors are left alone
+    assert h.double().norm(dim=1).max() <= leaves.norm(dim=1).max() + 1e-6
+    short = v.norm(dim=1) < radius
+    torch.testing.assert_close(h[short], ball.expmap0(v[short]),
+                               rtol=1e-5, atol=1e-6)
+    # a long vector keeps its direction and lands at the clip radius
+    long = ~short
+    torch.testing.assert_close(
+        torch.nn.functional.normalize(ball.logmap0(h[long]), dim=1),
+        torch.nn.functional.normalize(v[long], dim=1), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        ball.logmap0(h[long]).norm(dim=1),
+        torch.full((int(long.sum()), ), radius, dtype=torch.float32),
+        rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(clip_tangent(v, 2.0).norm(dim=1),
+                               v.norm(dim=1).clamp(max=2.0))
+    # gradients stay finite, at the origin too
+    w = torch.cat([v[:3], torch.zeros(1, v.shape[1])]).requires_grad_()
+    head.hyperbolic(w)[0].sum().backward()
+    assert torch.isfinite(w.grad).all()
+    for bad in ('far', 0.0, -1.0, True):
+        with pytest.raises(ValueError, match='clip_radius must be None'):
+            MODELS.build(head_cfg(files, clip_radius=bad))
+
+
 def test_leaf_embeddings_are_the_files(files):
     head = MODELS.build(head_cfg(files))
     from hprotopnet_mm.hierarchy import load_embedding

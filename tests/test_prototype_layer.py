@@ -55,6 +55,35 @@ def test_distances_match_loops(shape):
         atol=1e-5)
 
 
+@pytest.mark.parametrize('shape', [(1, 1, 1), (2, 1, 2)])
+def test_unit_norm_distances_are_cosine_distances_per_cell(shape):
+    """With unit_norm every cell of z and of a prototype is scaled to norm
+    1, so the distance is the sum over the patch's cells of 2 - 2 cos, and
+    scaling the features changes nothing."""
+    torch.manual_seed(0)
+    layer = PrototypeLayer(4, 6, prototype_shape=shape, unit_norm=True)
+    z = torch.randn(2, 6, 3, 4, 4)
+    maps = layer.distance_maps(z)
+
+    def unit(x):
+        return x / x.norm(dim=1, keepdim=True)
+
+    expected = naive_distance_maps(unit(z), unit(layer.prototype_vectors))
+    torch.testing.assert_close(maps.double(), expected, rtol=1e-5, atol=1e-5)
+    cells = shape[0] * shape[1] * shape[2]
+    assert maps.min() >= 0 and maps.max() <= 4 * cells + 1e-5
+    # how much a patch looks like a prototype ignores the feature's norm
+    scale = torch.rand(2, 1, 3, 4, 4) * 10 + 0.1
+    torch.testing.assert_close(layer.distance_maps(z * scale), maps,
+                               rtol=1e-4, atol=1e-4)
+    # a prototype copied from a patch (projection) is at distance 0 from it
+    with torch.no_grad():
+        layer.prototype_vectors[1] = 5 * z[1, :, 1:1 + shape[0],
+                                           2:2 + shape[1], 0:shape[2]]
+    assert layer.distance_maps(z)[1, 1, 1, 2, 0] < 1e-5
+    assert 'unit_norm=True' in repr(layer)
+
+
 def test_min_is_over_time_and_space():
     # A prototype equal to one patch at a late time step and off-centre
     # position has distance 0 there, and only there.

@@ -40,5 +40,5 @@ def test_toy_variant_trains_a_few_iterations(variant, toy_data, tmp_path):
         per_ancestor = cfg.model.cls_head.num_prototypes_per_ancestor
         assert prototypes.shape[0] == leaves * per_class + \
             (nodes - leaves) * per_ancestor
-    elif head_type == 'I3DHead':
+    elif head_type in ('I3DHead', 'MaxPoolI3DHead'):
         assert state['cls_head.fc_cls.weight'].shape[0] == 12

@@ -1,7 +1,7 @@
 """Generate the toy hierarchical action dataset (mp4 clips and lists).
 
     python tools/make_toy_dataset.py [--out data/toy] [--seed 0]
-        [--train-per-class 20] [--val-per-class 6] [--test-per-class 6]
+        [--train-per-class 40] [--val-per-class 6] [--test-per-class 6]
         [--grandparents 3] [--parents 2] [--leaves 2] [--size 64]
         [--frames 32] [--fps 8] [--overwrite]
 
@@ -22,7 +22,7 @@ def parse_args(argv=None):
         description='Generate the toy hierarchical action dataset')
     parser.add_argument('--out', default='data/toy', help='output folder')
     parser.add_argument('--seed', type=int, default=0, help='root seed')
-    parser.add_argument('--train-per-class', type=int, default=20)
+    parser.add_argument('--train-per-class', type=int, default=40)
     parser.add_argument('--val-per-class', type=int, default=6)
     parser.add_argument('--test-per-class', type=int, default=6)
     parser.add_argument('--grandparents', type=int, default=3,

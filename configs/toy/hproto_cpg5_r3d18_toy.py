@@ -1,20 +1,8 @@
 # Table 1, Hierarchical ProtoPNet CPG: 5 prototypes per leaf and per ancestor.
-# Toy size: slim R3D-18 up to layer 3 (r3d18_toy_backbone.py), trains on
-# the CPU.
-_base_ = [
-    '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/models/r3d18_toy_backbone.py',
-    '../_base_/datasets/toy.py', '../_base_/schedules/hproto_toy.py'
-]
+# Toy size: the main toy model (hproto_cpg_r3d18_toy.py) with other
+# prototype counts.
+_base_ = ['./hproto_cpg_r3d18_toy.py']
 
 model = dict(
-    backbone={{_base_.toy_backbone}},
     cls_head=dict(
-        num_classes={{_base_.num_classes}},
-        hierarchy_file={{_base_.hierarchy_file}},
-        label_map_file={{_base_.label_map_file}},
-        embedding_file={{_base_.embedding_file}},
-        in_channels={{_base_.toy_feature_channels}},
-        proto_channels=64,
-        num_prototypes_per_class=5,
-        num_prototypes_per_ancestor=5))
+        num_prototypes_per_class=5, num_prototypes_per_ancestor=5))

@@ -1,10 +1,11 @@
 from .base_prototype_head import BasePrototypeHead
 from .hierarchical_proto_head import HierarchicalProtoHead
 from .hyperbolic_head import HyperbolicHead
+from .max_pool_i3d_head import MaxPoolI3DHead
 from .protopnet_head import ProtoPNetHead
 from .utils import level_scores, set_level_scores
 
 __all__ = [
     'BasePrototypeHead', 'HierarchicalProtoHead', 'HyperbolicHead',
-    'ProtoPNetHead', 'level_scores', 'set_level_scores'
+    'MaxPoolI3DHead', 'ProtoPNetHead', 'level_scores', 'set_level_scores'
 ]

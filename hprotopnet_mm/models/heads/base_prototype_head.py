@@ -38,6 +38,8 @@ class BasePrototypeHead(BaseHead):
         proto_channels (int): Channels C of Z and of the prototypes.
         prototype_shape (Sequence[int]): Prototype extent (t, h, w).
         epsilon (float): Constant of the log similarity (Eq. 5).
+        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
+            (see :class:`PrototypeLayer`).
         loss_cls (dict): Config of a :class:`HyperbolicProtoLoss`.
         topk (int | tuple[int]): Top-k accuracies to log.
         average_clips (str, optional): How test clips are averaged:
@@ -53,6 +55,7 @@ class BasePrototypeHead(BaseHead):
                  prototype_shape: Sequence[int],
                  epsilon: float,
                  loss_cls: ConfigType,
+                 unit_norm: bool = False,
                  topk: Union[int, Tuple[int]] = (1, 5),
                  average_clips: Optional[str] = None,
                  init_cfg: Optional[ConfigType] = None) -> None:
@@ -85,7 +88,8 @@ class BasePrototypeHead(BaseHead):
             if isinstance(m, nn.Conv3d):
                 kaiming_init(m, mode='fan_out', nonlinearity='relu')
         self.prototype_layer = PrototypeLayer(num_prototypes, proto_channels,
-                                              prototype_shape, epsilon)
+                                              prototype_shape, epsilon,
+                                              unit_norm)
         self.prototype_sources = None
 
     @property

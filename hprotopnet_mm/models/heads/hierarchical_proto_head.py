@@ -82,7 +82,13 @@ class HierarchicalProtoHead(BasePrototypeHead):
             embedding file's, any other value must equal it.
             Defaults to None.
         temperature (float): tau of Eq. 9. Defaults to 1.0.
+        clip_radius (str | float, optional): Clip the tangent vectors
+            before ``expmap0``: None (the paper), 'leaves' (to the leaf
+            embeddings' largest tangent norm) or a tangent norm; see
+            ``HyperbolicLogits``. Defaults to None.
         epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
+        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
+            (see ``PrototypeLayer``). Defaults to False (the paper).
         last_layer_init (str): Initialisation of the last layer.
             ``'nodes'``: column p points from the origin to the embedding of
             prototype p's node (see :func:`node_connection_weights`), the
@@ -112,7 +118,9 @@ class HierarchicalProtoHead(BasePrototypeHead):
                  prototype_shape: Sequence[int] = (1, 1, 1),
                  curvature: Optional[float] = None,
                  temperature: float = 1.0,
+                 clip_radius: Optional[Union[str, float]] = None,
                  epsilon: float = 1e-4,
+                 unit_norm: bool = False,
                  last_layer_init: str = 'nodes',
                  last_layer_init_std: float = 1e-3,
                  loss_cls: ConfigType = dict(type='HyperbolicProtoLoss'),
@@ -154,6 +162,7 @@ class HierarchicalProtoHead(BasePrototypeHead):
             prototype_shape=prototype_shape,
             epsilon=epsilon,
             loss_cls=loss_cls,
+            unit_norm=unit_norm,
             topk=topk,
             average_clips=average_clips,
             init_cfg=init_cfg)
@@ -178,7 +187,8 @@ class HierarchicalProtoHead(BasePrototypeHead):
             hierarchy.leaf_membership.float(),
             persistent=False)
         self.hyperbolic = HyperbolicLogits(embedding.embeddings, num_leaves,
-                                           curvature, temperature)
+                                           curvature, temperature,
+                                           clip_radius)
         self.last_layer = nn.Linear(
             self.num_prototypes,
             self.hyperbolic.node_embeddings.shape[1],

@@ -15,10 +15,10 @@ from .utils import (load_hierarchy_and_embedding, select_feature,
 
 @MODELS.register_module()
 class HyperbolicHead(BaseHead):
-    """Average-pooled backbone features classified by their geodesic
-    distances to hyperbolic class embeddings.
+    """Pooled backbone features classified by their geodesic distances to
+    hyperbolic class embeddings.
 
-    Features (B, C, T, H, W) -> global average pooling -> dropout ->
+    Features (B, C, T, H, W) -> global average or max pooling -> dropout ->
     ``fc_cls`` Linear(in_channels, D) -> ``h_e = expmap0`` into the Poincare
     ball (Eq. 6) -> logits ``-d_c(h_e, phi_k) / tau`` over the leaf
     embeddings phi (Eq. 9), trained with cross-entropy (Eq. 8). The
@@ -38,6 +38,12 @@ class HyperbolicHead(BaseHead):
             embedding file's, any other value must equal it.
             Defaults to None.
         temperature (float): tau of Eq. 9. Defaults to 1.0.
+        clip_radius (str | float, optional): Clip the tangent vectors
+            before ``expmap0``: None (the paper), 'leaves' (to the leaf
+            embeddings' largest tangent norm) or a tangent norm; see
+            ``HyperbolicLogits``. Defaults to None.
+        spatial_type (str): Global pooling over (T, H, W), 'avg' or 'max'
+            (see ``MaxPoolI3DHead``). Defaults to 'avg'.
         dropout_ratio (float): Dropout before ``fc_cls``. Defaults to 0.
         init_std (float): Std of the normal initialisation of ``fc_cls``.
             Defaults to 0.01.
@@ -58,12 +64,18 @@ class HyperbolicHead(BaseHead):
                  embedding_file: str,
                  curvature: Optional[float] = None,
                  temperature: float = 1.0,
+                 clip_radius: Optional[Union[str, float]] = None,
+                 spatial_type: str = 'avg',
                  dropout_ratio: float = 0.0,
                  init_std: float = 0.01,
                  loss_cls: ConfigType = dict(type='CrossEntropyLoss'),
                  topk: Union[int, Tuple[int]] = (1, 5),
                  average_clips: Optional[str] = None,
                  init_cfg: Optional[ConfigType] = None) -> None:
+        pools = dict(avg=nn.AdaptiveAvgPool3d, max=nn.AdaptiveMaxPool3d)
+        if spatial_type not in pools:
+            raise ValueError(f'{type(self).__name__}: spatial_type must be '
+                             f'"avg" or "max", got {spatial_type!r}')
         hierarchy, embedding, curvature = load_hierarchy_and_embedding(
             type(self).__name__, num_classes, hierarchy_file, label_map_file,
             embedding_file, curvature)
@@ -76,11 +88,13 @@ class HyperbolicHead(BaseHead):
             init_cfg=init_cfg)
         self.hierarchy = hierarchy
         self.init_std = init_std
-        self.avg_pool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.spatial_type = spatial_type
+        self.pool = pools[spatial_type]((1, 1, 1))
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.hyperbolic = HyperbolicLogits(embedding.embeddings,
                                            hierarchy.num_leaves, curvature,
-                                           temperature)
+                                           temperature,
+                                           clip_radius)
         self.fc_cls = nn.Linear(in_channels,
                                 self.hyperbolic.node_embeddings.shape[1])
         normal_init(self.fc_cls, std=init_std)
@@ -102,7 +116,7 @@ class HyperbolicHead(BaseHead):
             dict[str, Tensor]: float32 ``cls_score`` (B, K) and
             ``embedding`` (B, D).
         """
-        x = self.avg_pool(select_feature(x, type(self).__name__))
+        x = self.pool(select_feature(x, type(self).__name__))
         x = x.flatten(1)
         if self.dropout is not None:
             x = self.dropout(x)

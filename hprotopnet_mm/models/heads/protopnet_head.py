@@ -35,6 +35,8 @@ class ProtoPNetHead(BasePrototypeHead):
         prototype_shape (Sequence[int]): Prototype extent (t, h, w) in Z.
             Defaults to (1, 1, 1).
         epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
+        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
+            (see ``PrototypeLayer``). Defaults to False (ProtoPNet).
         incorrect_class_connection (float): Initial weight between a
             prototype and the other classes. Defaults to -0.5.
         loss_cls (dict): Config of the loss. Defaults to
@@ -53,6 +55,7 @@ class ProtoPNetHead(BasePrototypeHead):
                  num_prototypes_per_class: int = 10,
                  prototype_shape: Sequence[int] = (1, 1, 1),
                  epsilon: float = 1e-4,
+                 unit_norm: bool = False,
                  incorrect_class_connection: float = -0.5,
                  loss_cls: ConfigType = dict(type='ProtoPNetLoss'),
                  topk: Union[int, Tuple[int]] = (1, 5),
@@ -76,6 +79,7 @@ class ProtoPNetHead(BasePrototypeHead):
             prototype_shape=prototype_shape,
             epsilon=epsilon,
             loss_cls=loss_cls,
+            unit_norm=unit_norm,
             topk=topk,
             average_clips=average_clips,
             init_cfg=init_cfg)

@@ -23,6 +23,27 @@ def embed_in_ball(v: Tensor, ball: PoincareBall) -> Tensor:
     return ball.projx(ball.expmap0(v.double()).to(v.dtype))
 
 
+def clip_tangent(v: Tensor, radius: float) -> Tensor:
+    """Shorten tangent vectors longer than ``radius`` to that length.
+
+    ``v * min(1, radius / ||v||)``, the feature clipping of clipped
+    hyperbolic classifiers (Guo et al., CVPR 2022), applied before
+    ``expmap0``: since ``||logmap0(expmap0(v))|| = ||v||``, the point
+    ``expmap0(v)`` then lies no farther from the origin than a point of
+    tangent norm ``radius``. Inside that radius nothing changes; beyond it
+    only the direction of ``v`` is kept (and learned).
+
+    Args:
+        v (Tensor): Tangent vectors at the origin, shape (B, D).
+        radius (float): Largest tangent norm, > 0.
+
+    Returns:
+        Tensor: Shape (B, D).
+    """
+    norm = v.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+    return v * (radius / norm).clamp(max=1.0)
+
+
 def hyperbolic_logits(h: Tensor, class_embeddings: Tensor, ball: PoincareBall,
                       temperature: float) -> Tensor:
     """Negative geodesic distances to the class embeddings (paper Eq. 9).
@@ -57,19 +78,29 @@ class HyperbolicLogits(nn.Module):
     keeps points at least a relative 4e-3 away from the boundary of the ball
     (``projx``); embeddings closer to it are moved to that radius.
 
+    With ``clip_radius='leaves'`` the tangent vectors are clipped
+    (:func:`clip_tangent`) to the largest tangent norm of the leaf
+    embeddings, so that a clip's point never lies beyond the leaves: there,
+    distances to all classes grow together, removing evidence for a class
+    can raise its logit, and the point approaches the float32 boundary. A
+    float gives the tangent norm directly; None (the paper) does not clip.
+
     Args:
         node_embeddings (Tensor): Points of the ball, shape (N, D), leaves
             first.
         num_leaves (int): Number of leaves K <= N.
         curvature (float): c > 0; the ball has curvature ``-c``.
         temperature (float): tau > 0. Defaults to 1.0.
+        clip_radius (str | float, optional): None, 'leaves' or a positive
+            tangent norm (see above). Defaults to None.
     """
 
     def __init__(self,
                  node_embeddings: Tensor,
                  num_leaves: int,
                  curvature: float,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0,
+                 clip_radius=None) -> None:
         super().__init__()
         name = type(self).__name__
         if node_embeddings.dim() != 2:
@@ -101,6 +132,15 @@ class HyperbolicLogits(nn.Module):
         with torch.no_grad():
             embeddings = self.ball.projx(node_embeddings.detach().float())
         self.register_buffer('node_embeddings', embeddings)
+        if clip_radius == 'leaves':
+            clip_radius = self.ball.logmap0(
+                embeddings[:num_leaves].double()).norm(dim=-1).max().item()
+        elif clip_radius is not None and (
+                isinstance(clip_radius, (str, bool))
+                or not float(clip_radius) > 0):
+            raise ValueError(f'{name}: clip_radius must be None, "leaves" '
+                             f'or a positive number, got {clip_radius!r}')
+        self.clip_radius = None if clip_radius is None else float(clip_radius)
 
     @property
     def curvature(self) -> float:
@@ -123,7 +163,10 @@ class HyperbolicLogits(nn.Module):
             ``h`` (B, D) of the ball (Eq. 6).
         """
         with torch.autocast(device_type=v.device.type, enabled=False):
-            h = embed_in_ball(v.float(), self.ball)
+            v = v.float()
+            if self.clip_radius is not None:
+                v = clip_tangent(v, self.clip_radius)
+            h = embed_in_ball(v, self.ball)
             logits = hyperbolic_logits(h, self.leaf_embeddings.float(),
                                        self.ball, self.temperature)
         return logits, h
@@ -133,4 +176,5 @@ class HyperbolicLogits(nn.Module):
                 f'num_leaves={self.num_leaves}, '
                 f'dim={self.node_embeddings.shape[1]}, '
                 f'curvature={self.curvature:g}, '
-                f'temperature={self.temperature:g}')
+                f'temperature={self.temperature:g}, '
+                f'clip_radius={self.clip_radius}')

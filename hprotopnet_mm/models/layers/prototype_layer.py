@@ -29,6 +29,19 @@ def patch_squared_distances(z: Tensor, prototypes: Tensor) -> Tensor:
     return (z2 - 2 * zp + p2.view(1, -1, 1, 1, 1)).clamp_min(0)
 
 
+def unit_cells(x: Tensor) -> Tensor:
+    """Scale every cell's channel vector to unit L2 norm.
+
+    Args:
+        x (Tensor): Features (B, C, T, H, W) or prototypes (P, C, t, h, w).
+
+    Returns:
+        Tensor: Same shape; each ``x[i, :, t, h, w]`` has norm 1 (a zero
+        vector stays zero).
+    """
+    return F.normalize(x, dim=1, eps=1e-12)
+
+
 def log_similarity(distances: Tensor, epsilon: float) -> Tensor:
     """Similarity of a prototype to its closest patch (paper Eq. 5).
 
@@ -85,13 +98,21 @@ class PrototypeLayer(nn.Module):
             Defaults to (1, 1, 1).
         epsilon (float): Constant of the log similarity (Eq. 5).
             Defaults to 1e-4.
+        unit_norm (bool): Scale every cell of the features and of the
+            prototypes to unit L2 norm (:func:`unit_cells`) before the
+            distance, which becomes ``sum over the patch's cells of
+            2 - 2 cos``, in [0, 4 t h w]: how much a patch looks like the
+            prototype no longer depends on how strongly the backbone
+            responds there (e.g. weaker at the zero-padded border).
+            Defaults to False (the paper).
     """
 
     def __init__(self,
                  num_prototypes: int,
                  channels: int,
                  prototype_shape: Sequence[int] = (1, 1, 1),
-                 epsilon: float = 1e-4) -> None:
+                 epsilon: float = 1e-4,
+                 unit_norm: bool = False) -> None:
         super().__init__()
         prototype_shape = check_prototype_shape(prototype_shape,
                                                 type(self).__name__)
@@ -104,6 +125,7 @@ class PrototypeLayer(nn.Module):
                              f'positive, got {epsilon}')
         self.prototype_shape = prototype_shape
         self.epsilon = epsilon
+        self.unit_norm = bool(unit_norm)
         # Uniform [0, 1) initialisation as in ProtoPNet.
         self.prototype_vectors = nn.Parameter(
             torch.rand((num_prototypes, channels) + prototype_shape))
@@ -135,8 +157,10 @@ class PrototypeLayer(nn.Module):
                 f'{tuple(z.shape[2:])} (T, H, W) is smaller than the '
                 f'prototype shape {self.prototype_shape}')
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return patch_squared_distances(z.float(),
-                                           self.prototype_vectors.float())
+            z, prototypes = z.float(), self.prototype_vectors.float()
+            if self.unit_norm:
+                z, prototypes = unit_cells(z), unit_cells(prototypes)
+            return patch_squared_distances(z, prototypes)
 
     def forward(self, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Distance maps, minimum distances and similarities.
@@ -158,4 +182,4 @@ class PrototypeLayer(nn.Module):
         return (f'num_prototypes={self.num_prototypes}, '
                 f'channels={self.prototype_vectors.shape[1]}, '
                 f'prototype_shape={self.prototype_shape}, '
-                f'epsilon={self.epsilon}')
+                f'epsilon={self.epsilon}, unit_norm={self.unit_norm}')
