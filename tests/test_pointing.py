@@ -17,6 +17,7 @@ from hprotopnet_mm.explain import (PrototypeExplainer, load_clips,
                                    preprocess)
 from hprotopnet_mm.explain.loading import frame_indices
 from hprotopnet_mm.explain.pointing import (check_pointing_pipeline,
+                                            object_grid, pointing_pipeline,
                                             pointing_rows, to_clip_pixels)
 from mmaction.registry import MODELS
 from test_explain import CONFIG, REPO_ROOT, make_embedding, tiny_model_options
@@ -38,7 +39,7 @@ def setup(toy_data, tmp_path_factory):
     cfg.test_dataloader.dataset.data_prefix.video = toy_data.video_root
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(cfg.model)).eval()
-    pipeline = toy_pointing.test_pipeline_with_geometry(cfg)
+    pipeline = pointing_pipeline(cfg)
     return cfg, model, pipeline, folder
 
 
@@ -52,7 +53,7 @@ def test_object_track_of_a_listed_clip(toy_data):
     for bad in ('val/red_square_slide_vertical.mp4', 'test/x_0.mp4',
                 'ambiguous/red_square_slide_horizontal_vs_slide_vertical_0'
                 '.mp4', 'val/no_such_leaf_0.mp4'):
-        with pytest.raises(ValueError, match='not a train or val clip'):
+        with pytest.raises(ValueError, match='not a labelled clip'):
             toy_object_track(bad)
 
 
@@ -96,11 +97,22 @@ def test_planted_prototypes_point_where_they_were_planted(setup, toy_data):
                                                     cell[2], None, None,
                                                     None]
     out = explainer.head_outputs(inputs)
-    rows = pointing_rows(out['distance_maps'][0], [0, 1], centres,
-                         raw.shape[2:], (1, 1, 1))
+    holds = object_grid(centres, (T, H, W), raw.shape[2:], (1, 1, 1))
+    # one cell per time step holds the object, the planted one among them
+    assert holds.shape == (T, H, W) and holds.sum(axis=(1, 2)).tolist() == \
+        [1] * T and holds[object_cell]
+    rows = pointing_rows(out['distance_maps'][0], [0, 1], holds,
+                         model.cls_head.prototype_layer.epsilon)
     assert [r['cell'] for r in rows] == [list(object_cell), list(corner)]
     assert [r['hit'] for r in rows] == [True, False]
     assert [r['border'] for r in rows] == [False, True]
+    # the activation of a prototype planted on the object lies on it more
+    # than a flat map's 1 / (H * W); the corner prototype's less
+    assert rows[0]['object_mass'] > 1 / (H * W) > rows[1]['object_mass']
+    # a flat map spreads its mass evenly: the share of object cells
+    flat = pointing_rows(torch.ones_like(out['distance_maps'][0]), [0],
+                         holds, 1e-4)
+    assert flat[0]['object_mass'] == pytest.approx(1 / (H * W))
 
 
 def test_pipeline_check():
@@ -138,3 +150,12 @@ def test_tool_summarizes_the_split(setup, toy_data):
             np.mean([r['hit'] for r in rows]))
         assert s['random_cell_hit_rate'] == pytest.approx(1 / 16)
         assert s['random_cell_border_rate'] == pytest.approx(12 / 16)
+        assert s['random_object_mass'] == pytest.approx(1 / 16)
+        assert s['object_mass'] == pytest.approx(
+            np.mean([r['object_mass'] for r in rows]))
+        # the object stays near the middle: one middle cell holds it more
+        # often than a random cell does
+        assert 1 / 16 < s['best_fixed_cell_hit_rate'] <= 1
+    assert summary['grandparent']['background_hit_rate'] == pytest.approx(
+        1 - summary['grandparent']['object_hit_rate'])
+    assert 'background_hit_rate' not in summary['leaf']

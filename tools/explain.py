@@ -44,6 +44,7 @@ from hprotopnet_mm.explain import (
     read_split_list,
     find_test_pipeline,
     write_report)
+from hprotopnet_mm.explain.quality import attach_quality  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -101,6 +102,10 @@ def parse_args(argv=None):
         type=float,
         default=95,
         help='percentile delimiting the high-activation region')
+    parser.add_argument(
+        '--quality',
+        help='quality.json of tools/explain_quality.py: show each '
+        "prototype's consistency and stability in the report")
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument(
         '--cfg-options',
@@ -142,6 +147,9 @@ def main(argv=None):
             faithfulness=args.faithfulness,
             faithfulness_options=options)
         explanation.data['test_pipeline'] = where
+        if args.quality:
+            with open(args.quality) as f:
+                attach_quality(explanation.data, json.load(f), args.quality)
         paths = write_report(explanation, out)
         data = explanation.data
         print(f'predicted {data["prediction"]["name"]} (probability '

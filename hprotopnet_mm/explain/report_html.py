@@ -76,6 +76,19 @@ def _source_cell(row: Dict) -> List[str]:
     return lines
 
 
+def _quality_cell(row: Dict) -> List[str]:
+    quality = row.get('quality')
+    if quality is None:
+        return []
+    return [
+        ('consistency (hit share)',
+         f'{quality["hit_share"]:.2f} over {quality["clips"]} clips'
+         + (' - consistent' if quality['consistent'] else '')),
+        ('stability (peak kept under noise)',
+         f'{quality["peak_unchanged"]:.2f}'),
+    ]
+
+
 def _prototype_html(row: Dict, images: Dict[str, bytes]) -> str:
     numbers = [
         ('prototype', row['prototype']),
@@ -85,7 +98,7 @@ def _prototype_html(row: Dict, images: Dict[str, bytes]) -> str:
         ('contribution (log-probability)', _num(row['contribution'])),
         ('contribution (logit)', _num(row['logit_contribution'])),
         ('best cell (t,h,w)', row['best_cell']),
-    ] + _source_cell(row)
+    ] + _source_cell(row) + _quality_cell(row)
     table = ''.join(f'<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>'
                     for k, v in numbers)
     note = ''
