@@ -2,9 +2,11 @@ from .base_prototype_head import BasePrototypeHead
 from .hierarchical_proto_head import HierarchicalProtoHead
 from .hyperbolic_head import HyperbolicHead
 from .protopnet_head import ProtoPNetHead
-from .utils import level_scores, set_level_scores
+from .level_scores import level_scores, set_level_scores
+from .prototype_sources import PatchSource, PrototypeSources
 
 __all__ = [
     'BasePrototypeHead', 'HierarchicalProtoHead', 'HyperbolicHead',
-    'ProtoPNetHead', 'level_scores', 'set_level_scores'
+    'ProtoPNetHead', 'level_scores', 'set_level_scores', 'PatchSource',
+    'PrototypeSources'
 ]
