@@ -3,7 +3,8 @@
 # Kinetics-400 weights (README, "Kinetics-400 weights").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_i3dhead.py',
-    '../_base_/datasets/activitynet_clips.py', '../_base_/schedules/supervised.py'
+    '../_base_/datasets/activitynet_clips.py',
+    '../_base_/schedules/supervised.py'
 ]
 
 model = dict(
