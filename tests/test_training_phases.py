@@ -22,6 +22,7 @@ from hprotopnet_mm.engine.hooks import (PrototypeProjectionHook,
                                         TrainingPhaseHook)
 from hprotopnet_mm.engine.hooks.training_phase_hook import \
     check_freezing_allowed
+from hprotopnet_mm.engine.resume_points import interrupted_step
 
 
 def build_runner(toy, embedding_file, work_dir, **options):
@@ -169,6 +170,22 @@ def test_last_layer_phase_changes_only_the_last_layer(
     assert logged[1]['last_layer/loss'] == pytest.approx(losses[3])
     assert {'last_layer/loss_cls', 'last_layer/lr'} <= set(logged[0])
     assert any('loss' in s and 'last_layer/loss' not in s for s in scalars)
+
+
+def test_interrupted_step_of_new_and_earlier_checkpoints():
+    """The step a resume point asks to repeat, from meta['projection_step']
+    and from the 'prototype_projection' entry earlier versions wrote."""
+    assert interrupted_step(
+        dict(meta=dict(epoch=3, projection_step='last_layer'))) == (
+            'last_layer', 3)
+    earlier = dict(
+        meta=dict(epoch=3),
+        prototype_projection=dict(pending=dict(stage='projection', epoch=3)))
+    assert interrupted_step(earlier) == ('projection', 3)
+    assert interrupted_step(
+        dict(meta=dict(epoch=3), prototype_projection=dict(pending=None))) \
+        is None
+    assert interrupted_step(dict(meta=dict(epoch=3))) is None
 
 
 def test_hook_arguments_are_checked():
