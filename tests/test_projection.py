@@ -5,6 +5,7 @@ import copy
 import logging
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.dataset import pseudo_collate
@@ -34,17 +35,22 @@ def small_config(toy, embedding_file, work_dir, **options):
                            **options)
 
 
-def clip_patch(model, dataset, record, shape):
+def clip_patch(model, dataset, record, shape, decoded=None):
     """Decode the recorded clip again, run it through the model alone and
-    cut the recorded patch out of its feature map."""
-    sample = dataset[record.dataset_index]
-    assert sample['data_samples'].metainfo['filename'] == record.filename
-    assert sample['data_samples'].metainfo['frame_inds'].tolist() == \
-        record.frame_inds
-    data = model.data_preprocessor(pseudo_collate([sample]), False)
-    with torch.no_grad():
-        feats, _ = model.extract_feat(data['inputs'], test_mode=True)
-        z = model.cls_head.forward_explain(feats)['z'][record.view]
+    cut the recorded patch out of its feature map (``decoded`` keeps the
+    feature maps of clips decoded before)."""
+    decoded = {} if decoded is None else decoded
+    if record.dataset_index not in decoded:
+        sample = dataset[record.dataset_index]
+        meta = sample['data_samples'].metainfo
+        assert meta['filename'] == record.filename
+        assert meta['frame_inds'].tolist() == record.frame_inds
+        data = model.data_preprocessor(pseudo_collate([sample]), False)
+        with torch.no_grad():
+            feats, _ = model.extract_feat(data['inputs'], test_mode=True)
+            decoded[record.dataset_index] = model.cls_head.forward_explain(
+                feats)['z']
+    z = decoded[record.dataset_index][record.view]
     assert list(z.shape[1:]) == record.feature_size
     return patches_at(z, torch.tensor([flat_cell(record)]), shape,
                       record.grid)[0]
@@ -78,6 +84,7 @@ def test_runner_projection_gives_training_patches(toy_data, toy_embedding_d4,
     membership = head.hierarchy.leaf_membership
     dataset = DATASETS.build(copy.deepcopy(cfg.projection_dataloader.dataset))
     assert len(sources.prototypes) == head.num_prototypes == 12 * 2 + 9 * 2
+    decoded = {}
     for p, record in enumerate(sources.prototypes):
         node = int(head.prototype_node[p])
         assert record.node == node
@@ -85,7 +92,7 @@ def test_runner_projection_gives_training_patches(toy_data, toy_embedding_d4,
         assert record.label_name == head.hierarchy.node_names[record.label]
         assert membership[node, record.label], (p, record)
         assert record.filename.startswith(toy_data.video_root)
-        patch = clip_patch(model, dataset, record, (1, 1, 1))
+        patch = clip_patch(model, dataset, record, (1, 1, 1), decoded)
         assert torch.equal(patch, head.prototype_vectors[p]), p
 
     # pruning: columns of pruned prototypes are zero, the others are not,
@@ -115,24 +122,30 @@ def test_runner_projection_gives_training_patches(toy_data, toy_embedding_d4,
         osp.join(cfg.work_dir, 'epoch_1_before_projection.pth'))
 
 
-def brute_force_ranking(model, dataset, candidates):
-    """For every prototype, the (distance, index, cell) of every candidate
-    patch, nearest first, by computing every clip's distance maps one by
-    one."""
+def brute_force_ranking(model, dataset, candidates, top=8):
+    """For every prototype, the (distance, index, cell) of its ``top``
+    nearest candidate patches, nearest first, from the distance maps of
+    every clip computed one by one."""
     head = model.cls_head
-    ranking = [[] for _ in range(head.num_prototypes)]
+    keys = [[] for _ in range(head.num_prototypes)]
     for index in range(len(dataset)):
         sample = dataset[index]
         label = int(sample['data_samples'].gt_label)
         data = model.data_preprocessor(pseudo_collate([sample]), False)
         with torch.no_grad():
             feats, _ = model.extract_feat(data['inputs'], test_mode=True)
-            maps = head.forward_explain(feats)['distance_maps'][0]
-        for p in range(head.num_prototypes):
-            if candidates[p, label]:
-                ranking[p] += [(distance, index, cell) for cell, distance in
-                               enumerate(maps[p].flatten().tolist())]
-    return [sorted(keys) for keys in ranking]
+            maps = head.forward_explain(feats)['distance_maps'][0].flatten(1)
+        for p in candidates[:, label].nonzero().flatten().tolist():
+            cells = np.arange(maps.shape[1])
+            keys[p].append((maps[p].double().numpy(),
+                            np.full_like(cells, index), cells))
+    ranking = []
+    for p_keys in keys:
+        distance, index, cell = (np.concatenate(k) for k in zip(*p_keys))
+        order = np.lexsort((cell, index, distance))[:top]
+        ranking.append([(float(distance[i]), int(index[i]), int(cell[i]))
+                        for i in order])
+    return ranking
 
 
 def tiny_model(toy, embedding_file, tmp_path, head_type):
@@ -157,10 +170,11 @@ def check_exact_patches(model, dataset, result):
     head = model.cls_head
     apply_projection(head, result, epoch=0)
     shape = head.prototype_layer.prototype_shape
+    decoded = {}
     for p, record in enumerate(head.prototype_sources.prototypes):
         assert record.node == int(head.prototype_node[p])
         assert torch.equal(
-            clip_patch(model, dataset, record, shape),
+            clip_patch(model, dataset, record, shape, decoded),
             head.prototype_vectors[p]), p
 
 
