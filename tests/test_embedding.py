@@ -9,13 +9,16 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from hprotopnet_mm.hierarchy import (
-    HIERARCHY_FILES_DIR, ClassHierarchy, HierarchyError, HyperbolicEmbedding,
-    embed_hierarchy, embedding_quality, fan_layout, hop_distance_spearman,
-    leaf_separation_loss, load_embedding, parent_ranking_loss,
-    parent_reconstruction, poincare_pairwise_distance, save_embedding,
-    sibling_separation_loss, train_hyperbolic_embedding)
+from hprotopnet_mm.hierarchy import (HIERARCHY_FILES_DIR, ClassHierarchy,
+                                     HierarchyError, HyperbolicEmbedding,
+                                     embedding_quality, hop_distance_spearman,
+                                     load_embedding, parent_reconstruction,
+                                     save_embedding)
 from hprotopnet_mm.hierarchy.embedding_plot import radial_rescale, recentred
+from hprotopnet_mm.hierarchy.hyperbolic_embedding import (
+    embed_hierarchy, fan_layout, leaf_separation_loss, parent_ranking_loss,
+    poincare_pairwise_distance, sibling_separation_loss,
+    train_hyperbolic_embedding)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FILES = HIERARCHY_FILES_DIR
