@@ -16,7 +16,6 @@ def _mmaction_scope():
     register_all_modules(init_default_scope=True)
 
 
-
 @pytest.fixture(scope='session')
 def toy_data(tmp_path_factory):
     """A small toy dataset (12 leaves, 2 train + 1 val clip each) on disk,
@@ -32,6 +31,23 @@ def toy_data(tmp_path_factory):
     save_embedding(osp.join(files.root, 'embedding_d32.pth'),
                    embed_hierarchy(hierarchy, dim=32, epochs=100))
     return files
+
+
+@pytest.fixture(scope='session')
+def toy_embedding_d4(toy_data):
+    """A 4-d embedding (curvature 1, 30 epochs) of the toy hierarchy, quick
+    to train: the class embeddings of the tiny test networks."""
+    from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
+                                         save_embedding,
+                                         train_hyperbolic_embedding)
+    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
+                                          toy_data.label_map)
+    points = train_hyperbolic_embedding(
+        hierarchy, dim=4, curvature=1.0, epochs=30)
+    path = osp.join(toy_data.root, 'embedding_d4.pth')
+    save_embedding(path,
+                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
+    return path
 
 
 def retarget_toy_config(config, toy, out_dir, max_epochs=1, workers=0):
@@ -75,6 +91,32 @@ def tiny_model_options(toy, embedding_file):
         'model.cls_head.label_map_file': toy.label_map,
         'model.cls_head.embedding_file': embedding_file,
     }
+
+
+def tiny_toy_config(toy, embedding_file, work_dir, **options):
+    """The main toy config (CPG) on the test dataset ``toy`` with a tiny
+    network, batches of 8 clips, no validation, logs every iteration, and
+    ``options`` merged last."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py'))
+    data = dict(
+        ann_file=toy.train_list, data_prefix=dict(video=toy.video_root))
+    cfg.merge_from_dict({
+        'work_dir': work_dir,
+        'train_dataloader.dataset': data,
+        'train_dataloader.batch_size': 8,
+        'train_dataloader.num_workers': 0,
+        'projection_dataloader.dataset': data,
+        'projection_dataloader.num_workers': 0,
+        **tiny_model_options(toy, embedding_file),
+        'val_cfg': None,
+        'val_dataloader': None,
+        'val_evaluator': None,
+        'default_hooks.logger.interval': 1,
+        **options
+    })
+    return cfg
 
 
 def start_train(*args):

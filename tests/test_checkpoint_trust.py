@@ -24,8 +24,11 @@ class _RunsCode:
 def _malicious_checkpoint(tmp_path):
     marker = str(tmp_path / 'code_ran')
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {'w': torch.ones(2)}, 'payload': _RunsCode(marker)},
-               path)
+    torch.save(
+        {
+            'state_dict': {'w': torch.ones(2)},
+            'payload': _RunsCode(marker)
+        }, path)
     return path, marker
 
 

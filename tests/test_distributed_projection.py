@@ -7,7 +7,6 @@ import os.path as osp
 import subprocess
 import sys
 
-import pytest
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
@@ -19,25 +18,10 @@ import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
 from conftest import REPO_ROOT, tiny_model_options
 from hprotopnet_mm.engine.projection import patches_at, project_prototypes
-from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
-                                     save_embedding,
-                                     train_hyperbolic_embedding)
 from mmaction.registry import MODELS
 from mmaction.utils import register_all_modules
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
-
-
-@pytest.fixture(scope='module')
-def embedding_file(toy_data, tmp_path_factory):
-    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
-                                          toy_data.label_map)
-    points = train_hyperbolic_embedding(
-        hierarchy, dim=4, curvature=1.0, epochs=30)
-    path = str(tmp_path_factory.mktemp('embedding') / 'toy_d4.pth')
-    save_embedding(path,
-                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
-    return path
 
 
 def cfg_options(toy, embedding_file):
@@ -70,7 +54,7 @@ def project(options, weights, out):
         dict(
             patches=result.patches,
             distance=result.distance,
-            records=result.records,
+            records=[r and r.to_plain() for r in result.records],
             shard=shard), out)
 
 
@@ -86,8 +70,8 @@ def _worker(rank, world_size, store, options, weights, out_pattern):
         torch_dist.destroy_process_group()
 
 
-def test_two_processes_equal_one(toy_data, embedding_file, tmp_path):
-    options = cfg_options(toy_data, embedding_file)
+def test_two_processes_equal_one(toy_data, toy_embedding_d4, tmp_path):
+    options = cfg_options(toy_data, toy_embedding_d4)
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict(options)
     torch.manual_seed(0)
@@ -120,12 +104,13 @@ def test_two_processes_equal_one(toy_data, embedding_file, tmp_path):
         winners & set(ranks[1]['shard'])
 
 
-def test_torchrun_training_with_projection(toy_data, embedding_file, tmp_path):
+def test_torchrun_training_with_projection(toy_data, toy_embedding_d4,
+                                           tmp_path):
     """Two gloo processes under torchrun train a warm-up and a joint epoch
     (DDP with frozen parameters), project and run the last-layer phase;
     the provenance in the final checkpoint reproduces every prototype."""
     work_dir = str(tmp_path / 'work')
-    options = cfg_options(toy_data, embedding_file)
+    options = cfg_options(toy_data, toy_embedding_d4)
     options.update({
         'train_cfg.max_epochs': 2,
         'custom_hooks.1.warmup_epochs': 1,
@@ -160,16 +145,16 @@ def test_torchrun_training_with_projection(toy_data, embedding_file, tmp_path):
     model.eval()
     dataset = Runner.build_dataloader(cfg.projection_dataloader).dataset
     sources = model.cls_head.prototype_sources
-    assert sources['epoch'] == 2
-    for p, record in enumerate(sources['prototypes']):
-        sample = dataset[record['dataset_index']]
+    assert sources.epoch == 2
+    for p, record in enumerate(sources.prototypes):
+        sample = dataset[record.dataset_index]
         data = model.data_preprocessor(pseudo_collate([sample]), False)
         with torch.no_grad():
             feats, _ = model.extract_feat(data['inputs'], test_mode=True)
-            z = model.cls_head.forward_features(feats)[record['view']]
-        grid = record['grid']
-        cell = (record['cell'][0] * grid[1] + record['cell'][1]) * grid[2] \
-            + record['cell'][2]
+            z = model.cls_head.forward_features(feats)[record.view]
+        grid = record.grid
+        cell = (record.cell[0] * grid[1] + record.cell[1]) * grid[2] \
+            + record.cell[2]
         patch = patches_at(z, torch.tensor([cell]), (1, 1, 1), grid)[0]
         assert torch.equal(patch, model.cls_head.prototype_vectors[p]), p
     assert not glob.glob(osp.join(work_dir, '*.partial'))

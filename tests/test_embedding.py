@@ -9,11 +9,15 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from hprotopnet_mm.hierarchy import (
-    HIERARCHY_FILES_DIR, ClassHierarchy, HierarchyError, HyperbolicEmbedding,
-    embed_hierarchy, embedding_quality, fan_layout, hop_distance_spearman,
-    load_embedding, parent_ranking_loss, parent_reconstruction,
-    poincare_pairwise_distance, save_embedding, sibling_separation_loss,
+from hprotopnet_mm.hierarchy import (HIERARCHY_FILES_DIR, ClassHierarchy,
+                                     HierarchyError, HyperbolicEmbedding,
+                                     embedding_quality, hop_distance_spearman,
+                                     load_embedding, parent_reconstruction,
+                                     save_embedding)
+from hprotopnet_mm.hierarchy.embedding_plot import radial_rescale, recentred
+from hprotopnet_mm.hierarchy.hyperbolic_embedding import (
+    embed_hierarchy, fan_layout, leaf_separation_loss, parent_ranking_loss,
+    poincare_pairwise_distance, sibling_separation_loss,
     train_hyperbolic_embedding)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -78,7 +82,36 @@ def test_parent_ranking_loss_is_eq2():
     assert loss.item() == pytest.approx((edge0 + edge1) / 2, rel=1e-6)
 
 
-def test_sibling_separation_loss_is_eq4():
+def test_leaf_separation_loss_is_eq4():
+    """Eq. 4 as the paper writes it: 1^T (A A^T - I) 1 over the leaf
+    embeddings scaled to unit length."""
+    # leaves 0-2 at 0, 90 and 180 degrees (any norm), node 3 not a leaf
+    points = torch.tensor([[0.3, 0.0], [0.0, 0.01], [-0.5, 0.0], [0.1, 0.2]],
+                          requires_grad=True)
+    loss = leaf_separation_loss(points, torch.tensor([0, 1, 2]))
+    # cosines of the ordered pairs: (0, 1) 0, (0, 2) -1, (1, 2) 0, twice
+    assert loss.item() == pytest.approx(-2.0)
+    loss.backward()
+    assert points.grad[3].abs().sum() == 0  # only leaves count
+    a = torch.nn.functional.normalize(points[:3].detach(), dim=1)
+    assert loss.item() == pytest.approx(
+        (torch.ones(3) @ (a @ a.t() - torch.eye(3)) @ torch.ones(3)).item())
+
+
+def test_embedding_with_eq4_records_its_loss(toy):
+    emb = embed_hierarchy(toy, 4, epochs=20, separation_loss='eq4')
+    assert emb.meta['settings']['separation_loss'] == 'eq4'
+    # the last step's separation loss is Eq. 4 (of the points before it)
+    assert -toy.num_leaves <= emb.meta['final_losses']['loss_sibling'] < \
+        toy.num_leaves * (toy.num_leaves - 1)
+    default = embed_hierarchy(toy, 4, epochs=20)
+    assert default.meta['settings']['separation_loss'] == 'ranking'
+    assert not torch.equal(emb.embeddings, default.embeddings)
+    with pytest.raises(ValueError, match='separation_loss must be one of'):
+        embed_hierarchy(toy, 4, epochs=1, separation_loss='paper')
+
+
+def test_sibling_separation_loss_is_a_sibling_ranking():
     # nodes 0, 1 siblings; 2 a non-sibling of both; 3 has no siblings
     dist = torch.tensor([[0.0, 1.0, 3.0, 9.0], [1.0, 0.0, 2.0, 9.0],
                          [3.0, 2.0, 0.0, 9.0], [9.0, 9.0, 9.0, 0.0]])
@@ -251,6 +284,41 @@ def test_quality_report_on_fan_layout(toy):
     assert list(norms) == ['leaf', 'parent', 'grandparent']
     assert norms['leaf'] > norms['parent'] > norms['grandparent']
     assert 0 < report['parent_map'] <= 1
+
+
+def test_disk_insets_show_every_leaf(toy):
+    """In the 2-D disk the leaves of a parent sit almost on each other at
+    the rim; in the parent's inset (the disk moved to the parent, radial
+    rescale) they lie apart, away from the parent, at their true angles."""
+    curvature = 0.02
+    points = train_hyperbolic_embedding(toy, 2, curvature=curvature)
+    ball = geoopt.PoincareBall(c=curvature)
+    disk = points * math.sqrt(curvature)
+    smallest_gap = []
+    for parent in toy.level_node_ids(1).tolist():
+        children = (toy.parent == parent).nonzero().flatten()
+        inset = radial_rescale(
+            recentred(points, points[parent], curvature), curvature)
+        assert inset[parent].norm() < 1e-12  # the parent is the centre
+        assert (inset[children].norm(dim=1) > 0.1).all()
+        assert (inset.norm(dim=1) <= 1 + 1e-9).all()
+        # the same angles as the disk moved to the parent (an isometry)
+        moved = recentred(points, points[parent], curvature)
+        torch.testing.assert_close(
+            torch.nn.functional.normalize(inset[children], dim=1),
+            torch.nn.functional.normalize(moved[children], dim=1))
+        # radius = hyperbolic distance from the parent, scaled alike
+        ratio = inset[children].norm(dim=1) / ball.dist(
+            points[parent], points[children])
+        torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio))
+        if len(children) > 1:
+            smallest_gap.append((torch.pdist(disk[children]).min().item(),
+                                 torch.pdist(inset[children]).min().item()))
+    # in the disk, siblings are less than 1% of its radius apart (their
+    # markers overlap); in the insets more than 20%, over 50 times farther
+    assert smallest_gap and all(disk < 0.01 and inset > 0.2 and
+                                inset > 50 * disk
+                                for disk, inset in smallest_gap)
 
 
 # ----------------------------------------------------------------------

@@ -10,8 +10,9 @@ import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
 from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
                                      save_embedding)
-from hprotopnet_mm.models import (HierarchicalProtoHead, HyperbolicHead,
-                                  HyperbolicLogits, ProtoPNetHead)
+from hprotopnet_mm.models import (BasePrototypeHead, HierarchicalProtoHead,
+                                  HyperbolicLogits, PatchSource,
+                                  PrototypeSources, ProtoPNetHead)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
@@ -469,28 +470,42 @@ def test_level_scores(files, average_clips):
 
 # ------------------------------------------------------------ checkpoints
 def test_prototype_sources_round_trip(files, tmp_path):
+    """Provenance is saved as plain types (weights-only loadable) and
+    restored as dataclasses; the plain dicts of older checkpoints (records
+    without node names) load too; anything else is refused, naming it."""
     head = MODELS.build(head_cfg(files))
     assert head.prototype_sources is None
-    sources = dict(
-        video=['a.mp4', 'b.mp4'],
-        frame_index=[3, 7],
-        box=torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]]),
-        epoch=12,
-        note='projected',
-        nested=dict(scale=0.5, flags=[True, None]))
-    head.prototype_sources = sources
+    record = dict(
+        dataset_index=4,
+        filename='a.mp4',
+        frame_inds=[3, 7],
+        num_views=1,
+        view=0,
+        label=2,
+        cell=[0, 1, 1],
+        grid=[2, 3, 3],
+        feature_size=[2, 3, 3],
+        distance=0.25,
+        node=2)  # as earlier versions wrote it
+    old = dict(
+        epoch=12, prototype_shape=[1, 1, 1], prototypes=[record, None],
+        pruned=[1])
+    head.set_extra_state(dict(prototype_sources=old))
+    sources = head.prototype_sources
+    assert isinstance(sources, PrototypeSources)
+    assert sources.epoch == 12 and sources.pruned == [1]
+    assert sources.prototypes[1] is None
+    assert sources.prototypes[0] == PatchSource(**record)
+    assert sources.prototypes[0].node_name is None
+    assert sources.prototypes[0].location == (4, 0, 0, 1, 1)
+    assert sources.to_plain() == dict(
+        old, prototypes=[dict(record, node_name=None, label_name=None), None])
+
     path = tmp_path / 'head.pth'
     torch.save(head.state_dict(), path)
-    state = torch.load(path, weights_only=True)
     fresh = MODELS.build(head_cfg(files))
-    fresh.load_state_dict(state)
-    restored = fresh.prototype_sources
-    assert restored.keys() == sources.keys()
-    assert restored['video'] == sources['video']
-    assert restored['frame_index'] == [3, 7]
-    assert torch.equal(restored['box'], sources['box'])
-    assert restored['epoch'] == 12 and restored['note'] == 'projected'
-    assert restored['nested'] == dict(scale=0.5, flags=[True, None])
+    fresh.load_state_dict(torch.load(path, weights_only=True))
+    assert fresh.prototype_sources == sources
     torch.testing.assert_close(fresh.prototype_vectors, head.prototype_vectors)
 
     # None is saved too and overwrites earlier provenance.
@@ -498,11 +513,36 @@ def test_prototype_sources_round_trip(files, tmp_path):
     fresh.load_state_dict(torch.load(path, weights_only=True))
     assert fresh.prototype_sources is None
 
-    head.prototype_sources = dict(bad=object())
-    with pytest.raises(TypeError, match=r"prototype_sources\['bad'\]"):
-        head.state_dict()
+    with pytest.raises(TypeError, match='must be a PrototypeSources'):
+        head.prototype_sources = dict(old)
     with pytest.raises(ValueError, match='prototype_sources'):
         head.set_extra_state(['not', 'a', 'dict'])
+    bad = dict(old, prototypes=[dict(record, box=[0, 1])])
+    with pytest.raises(ValueError,
+                       match=r'prototype_sources\["prototypes"\]\[0\]: '
+                       r"missing keys \[\], unknown keys \['box'\]"):
+        head.set_extra_state(dict(prototype_sources=bad))
+
+
+def test_flat_head_is_a_one_level_hierarchy():
+    """ProtoPNet's head offers the hierarchical heads' interface: its
+    classes are a one-level hierarchy."""
+    head = MODELS.build(
+        dict(
+            type='ProtoPNetHead',
+            num_classes=3,
+            in_channels=4,
+            proto_channels=4,
+            num_prototypes_per_class=2))
+    assert isinstance(head, BasePrototypeHead)
+    hierarchy = head.hierarchy
+    assert hierarchy.level_names == ('leaf', )
+    assert hierarchy.node_names == ['class 0', 'class 1', 'class 2']
+    assert torch.equal(hierarchy.leaf_membership, torch.eye(3).bool())
+    assert hierarchy.hop_distance.tolist() == [[0, 2, 2], [2, 0, 2],
+                                               [2, 2, 0]]
+    assert head.prototype_level.tolist() == [0] * 6
+    assert 'prototype_level' not in head.state_dict()
 
 
 # ------------------------------------------------------------ recognizers
@@ -521,15 +561,21 @@ def recognizer(files, backbone, in_channels, head=None):
                 type='ActionDataPreprocessor', format_shape='NCTHW')))
 
 
-def run_recognizer(model, size=32):
-    torch.manual_seed(7)
-    model.init_weights()
-    train = dict(
+def random_batch(num_clips, size):
+    """Two samples (labels 1 and 4) of ``num_clips`` random 8-frame
+    clips."""
+    return dict(
         inputs=[
-            torch.randint(0, 255, (1, 3, 8, size, size)).float()
+            torch.randint(0, 255, (num_clips, 3, 8, size, size)).float()
             for _ in range(2)
         ],
         data_samples=samples([1, 4]))
+
+
+def run_recognizer(model, size=32):
+    torch.manual_seed(7)
+    model.init_weights()
+    train = random_batch(1, size)
     model.train()
     losses = model(**model.data_preprocessor(train, True), mode='loss')
     total, _ = model.parse_losses(losses)
@@ -539,12 +585,7 @@ def run_recognizer(model, size=32):
         model.cls_head, 'last_layer') else model.cls_head.fc_cls.weight.grad
     assert torch.isfinite(head_grad).all()
     model.eval()
-    test = dict(
-        inputs=[
-            torch.randint(0, 255, (2, 3, 8, size, size)).float()
-            for _ in range(2)
-        ],
-        data_samples=samples([1, 4]))
+    test = random_batch(2, size)
     with torch.no_grad():
         results = model.test_step(test)
     for sample in results:

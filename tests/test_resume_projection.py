@@ -6,26 +6,16 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import REPO_ROOT, start_train
-from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
-                                     save_embedding,
-                                     train_hyperbolic_embedding)
+from conftest import REPO_ROOT, start_train, tiny_model_options
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
 
 
 @pytest.fixture(scope='module')
-def options(toy_data, tmp_path_factory):
+def options(toy_data, toy_embedding_d4, tmp_path_factory):
     """--cfg-options: the test data, a tiny network, 2 epochs (warm-up,
     joint) with a projection after each."""
     folder = tmp_path_factory.mktemp('resume_data')
-    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
-                                          toy_data.label_map)
-    points = train_hyperbolic_embedding(
-        hierarchy, dim=4, curvature=1.0, epochs=30)
-    embedding_file = str(folder / 'toy.pth')
-    save_embedding(embedding_file,
-                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
     # one clip per class: 12 clips
     train_list = folder / 'train_list.txt'
     lines = open(toy_data.train_list).read().splitlines()
@@ -40,14 +30,7 @@ def options(toy_data, tmp_path_factory):
         'projection_dataloader.dataset.ann_file': str(train_list),
         'projection_dataloader.dataset.data_prefix.video': toy_data.video_root,
         'projection_dataloader.num_workers': 0,
-        'model.backbone.base_channels': 8,
-        'model.cls_head.in_channels': 32,
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'model.cls_head.hierarchy_file': toy_data.hierarchy,
-        'model.cls_head.label_map_file': toy_data.label_map,
-        'model.cls_head.embedding_file': embedding_file,
+        **tiny_model_options(toy_data, toy_embedding_d4),
         'train_cfg.max_epochs': 2,
         'custom_hooks.1.warmup_epochs': 1,
         'custom_hooks.2.begin': 1,
@@ -105,7 +88,7 @@ def test_toy_config_trains_through_two_projections(uninterrupted):
     sources = final['state_dict']['cls_head._extra_state']['prototype_sources']
     assert sources['epoch'] == 2
     assert all(r is not None for r in sources['prototypes'])
-    assert final['prototype_projection'] == dict(pending=None)
+    assert 'projection_step' not in final['meta']
 
 
 def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, options,

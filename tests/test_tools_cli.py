@@ -6,15 +6,17 @@ import pytest
 
 from conftest import REPO_ROOT
 
-TRAIN_FLAGS = ('--work-dir', '--resume', '--amp', '--cfg-options', '--launcher',
-               '--local_rank', '--no-validate', '--seed', '--auto-scale-lr')
+TRAIN_FLAGS = ('--work-dir', '--resume', '--amp', '--cfg-options',
+               '--launcher', '--local_rank', '--no-validate', '--seed',
+               '--auto-scale-lr')
 TEST_FLAGS = ('--work-dir', '--dump', '--cfg-options', '--launcher',
               '--local_rank', '--show-dir')
 
 
 def _help(tool):
-    out = subprocess.run([sys.executable, osp.join(REPO_ROOT, 'tools', tool), '-h'],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', tool), '-h'],
+        capture_output=True, text=True, check=True)
     return out.stdout
 
 

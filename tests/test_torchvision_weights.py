@@ -154,7 +154,10 @@ default_hooks = dict(checkpoint=dict(interval=100, save_last=False),
 def test_rename_names_unknown_missing_and_misshapen_tensors():
     """Every problem is reported at once, with torchvision's names."""
     recognizer = MODELS.build(base_config('r3d_18').model)
-    expected = {n: t.shape for n, t in recognizer.backbone.state_dict().items()}
+    expected = {
+        n: t.shape
+        for n, t in recognizer.backbone.state_dict().items()
+    }
     state = random_torchvision_model('r3d_18').state_dict()
     renamed, dropped = rename_torchvision_state_dict('r3d_18', state,
                                                      expected)
@@ -179,7 +182,10 @@ def test_rename_names_unknown_missing_and_misshapen_tensors():
 def test_rename_refuses_another_architecture():
     """An R(2+1)D state dict is not an R3D one: its tensors are named."""
     recognizer = MODELS.build(base_config('r3d_18').model)
-    expected = {n: t.shape for n, t in recognizer.backbone.state_dict().items()}
+    expected = {
+        n: t.shape
+        for n, t in recognizer.backbone.state_dict().items()
+    }
     state = random_torchvision_model('r2plus1d_18').state_dict()
     with pytest.raises(ValueError, match=r'unknown tensors \(not in r3d_18\):'
                        r' .*stem\.3\.weight'):

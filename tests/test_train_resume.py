@@ -18,7 +18,8 @@ def _overrides(toy, max_epochs):
         'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
-        f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
+        f'train_cfg.max_epochs={max_epochs}',
+        'default_hooks.logger.interval=1',
     ]
 
 
@@ -37,7 +38,8 @@ def test_train_writes_weights_only_checkpoint_and_resumes(toy_data, tmp_path):
     # 24 training clips, batch 8: three iterations of decoded toy videos
     assert 'Epoch(train) [1][3/3]' in log
     first = osp.join(work_dir, 'epoch_1.pth')
-    checkpoint = torch.load(first, weights_only=True)  # own files: weights-only
+    # own files: weights-only
+    checkpoint = torch.load(first, weights_only=True)
     assert checkpoint['meta']['epoch'] == 1 and checkpoint['meta']['iter'] == 3
     assert not glob.glob(osp.join(work_dir, '*.partial'))
     before = checkpoint['state_dict']['cls_head.fc_cls.weight']
@@ -47,4 +49,5 @@ def test_train_writes_weights_only_checkpoint_and_resumes(toy_data, tmp_path):
     assert 'Epoch(train) [2][3/3]' in log and 'Epoch(train) [1]' not in log
     second = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=True)
     assert second['meta']['iter'] == 6
-    assert not torch.equal(before, second['state_dict']['cls_head.fc_cls.weight'])
+    assert not torch.equal(before,
+                           second['state_dict']['cls_head.fc_cls.weight'])

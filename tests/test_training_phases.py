@@ -2,12 +2,13 @@
 (backbone frozen), joint (all train, per-group learning rates), and the
 last-layer phase after a projection (only the last layer changes)."""
 import glob
+import json
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 from torch import nn
@@ -16,50 +17,18 @@ import hprotopnet_mm  # noqa: F401
 import hprotopnet_mm.engine.hooks  # noqa: F401
 import hprotopnet_mm.evaluation  # noqa: F401
 import hprotopnet_mm.models  # noqa: F401
-from conftest import REPO_ROOT, tiny_model_options
+from conftest import tiny_toy_config
 from hprotopnet_mm.engine.hooks import (PrototypeProjectionHook,
                                         TrainingPhaseHook)
 from hprotopnet_mm.engine.hooks.training_phase_hook import \
     check_freezing_allowed
-from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
-                                     save_embedding,
-                                     train_hyperbolic_embedding)
-
-CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
-
-
-@pytest.fixture(scope='module')
-def embedding_file(toy_data, tmp_path_factory):
-    hierarchy = ClassHierarchy.from_files(toy_data.hierarchy,
-                                          toy_data.label_map)
-    points = train_hyperbolic_embedding(
-        hierarchy, dim=4, curvature=1.0, epochs=30)
-    path = str(tmp_path_factory.mktemp('embedding') / 'toy_d4.pth')
-    save_embedding(path,
-                   HyperbolicEmbedding.from_hierarchy(hierarchy, points, 1.0))
-    return path
+from hprotopnet_mm.engine.resume_points import interrupted_step
 
 
 def build_runner(toy, embedding_file, work_dir, **options):
-    """A Runner of the toy CPG config on the test data, tiny network."""
-    cfg = Config.fromfile(CONFIG)
-    data = dict(
-        ann_file=toy.train_list, data_prefix=dict(video=toy.video_root))
-    cfg.merge_from_dict({
-        'work_dir': work_dir,
-        'train_dataloader.dataset': data,
-        'train_dataloader.batch_size': 8,
-        'train_dataloader.num_workers': 0,
-        'projection_dataloader.dataset': data,
-        'projection_dataloader.num_workers': 0,
-        **tiny_model_options(toy, embedding_file),
-        'val_cfg': None,
-        'val_dataloader': None,
-        'val_evaluator': None,
-        'default_hooks.logger.interval': 1,
-        **options
-    })
-    return RUNNERS.build(cfg)
+    """A Runner of the tiny toy config."""
+    return RUNNERS.build(
+        tiny_toy_config(toy, embedding_file, work_dir, **options))
 
 
 class EpochStates(Hook):
@@ -96,12 +65,12 @@ def changed(before, after, prefix):
     }
 
 
-def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
+def test_warmup_then_joint(toy_data, toy_embedding_d4, tmp_path):
     """Epoch 1 (warm-up) leaves every backbone parameter bit-identical and
     gives it no optimizer state; epoch 2 (joint) trains it. The phases are
     logged and every group has its configured learning rate."""
     runner = build_runner(
-        toy_data, embedding_file, str(tmp_path), **{
+        toy_data, toy_embedding_d4, str(tmp_path), **{
             'train_cfg.max_epochs': 2,
             'custom_hooks.1.warmup_epochs': 1,
             'custom_hooks.2.begin': 10,
@@ -152,23 +121,24 @@ def test_warmup_then_joint(toy_data, embedding_file, tmp_path):
         (1e-3, 0))
 
 
-def test_last_layer_phase_changes_only_the_last_layer(toy_data, embedding_file,
-                                                      tmp_path):
+def test_last_layer_phase_changes_only_the_last_layer(
+        toy_data, toy_embedding_d4, tmp_path):
     """Between the checkpoint written right after the projection and the
     end of the last-layer phase, only cls_head.last_layer.weight changes:
     every other parameter and buffer (normalisation statistics included)
-    is bit-identical, and modes and requires_grad are restored."""
+    is bit-identical, and modes and requires_grad are restored. The phase's
+    losses reach the message hub and scalars.json."""
     runner = build_runner(
-        toy_data, embedding_file, str(tmp_path), **{
+        toy_data, toy_embedding_d4, str(tmp_path), **{
             'train_cfg.max_epochs': 1,
             'custom_hooks.1.warmup_epochs': 0,
-            'custom_hooks.2.last_layer': dict(iters=4),
+            'custom_hooks.2.last_layer': dict(iters=4, log_interval=3),
         })
     runner.train()
     projected = torch.load(
         osp.join(runner.work_dir, 'epoch_1_projected.pth'), weights_only=True)
-    assert projected['prototype_projection'] == dict(
-        pending=dict(stage='last_layer', epoch=1))
+    assert projected['meta']['projection_step'] == 'last_layer'
+    assert projected['meta']['epoch'] == 1
     before = projected['state_dict']
     after = runner.model.state_dict()
     assert set(before) == set(after)
@@ -187,6 +157,36 @@ def test_last_layer_phase_changes_only_the_last_layer(toy_data, embedding_file,
     assert all(p.requires_grad for k, p in runner.model.named_parameters()
                if not k.startswith('cls_head.hyperbolic'))
 
+    # logged through MMEngine: message hub and visualizer (scalars.json)
+    losses = runner.message_hub.get_scalar('last_layer/loss').data[0]
+    assert len(losses) == 4 and np.isfinite(losses).all()
+    assert runner.message_hub.get_info('last_layer_iter') == 4
+    with open(osp.join(runner.log_dir, 'vis_data', 'scalars.json')) as f:
+        scalars = [json.loads(line) for line in f]
+    logged = [s for s in scalars if 'last_layer/loss' in s]
+    assert [(s['step'], s['last_layer/iter']) for s in logged] == \
+        [(3, 3), (4, 4)]  # every 3 iterations and after the last
+    assert logged[0]['last_layer/loss'] == pytest.approx(losses[:3].mean())
+    assert logged[1]['last_layer/loss'] == pytest.approx(losses[3])
+    assert {'last_layer/loss_cls', 'last_layer/lr'} <= set(logged[0])
+    assert any('loss' in s and 'last_layer/loss' not in s for s in scalars)
+
+
+def test_interrupted_step_of_new_and_earlier_checkpoints():
+    """The step a resume point asks to repeat, from meta['projection_step']
+    and from the 'prototype_projection' entry earlier versions wrote."""
+    assert interrupted_step(
+        dict(meta=dict(epoch=3, projection_step='last_layer'))) == (
+            'last_layer', 3)
+    earlier = dict(
+        meta=dict(epoch=3),
+        prototype_projection=dict(pending=dict(stage='projection', epoch=3)))
+    assert interrupted_step(earlier) == ('projection', 3)
+    assert interrupted_step(
+        dict(meta=dict(epoch=3), prototype_projection=dict(pending=None))) \
+        is None
+    assert interrupted_step(dict(meta=dict(epoch=3))) is None
+
 
 def test_hook_arguments_are_checked():
     with pytest.raises(ValueError, match='exactly one of "iters" and'):
@@ -204,9 +204,10 @@ def test_hook_arguments_are_checked():
         [4, 7, 10, 12]
 
 
-def test_unknown_module_prefix_is_refused(toy_data, embedding_file, tmp_path):
+def test_unknown_module_prefix_is_refused(toy_data, toy_embedding_d4,
+                                          tmp_path):
     runner = build_runner(
-        toy_data, embedding_file, str(tmp_path), **{
+        toy_data, toy_embedding_d4, str(tmp_path), **{
             'custom_hooks.1.warmup_trainable': ['cls_head.add_on'],
         })
     with pytest.raises(ValueError, match="names 'cls_head.add_on'"):

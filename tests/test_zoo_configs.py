@@ -150,7 +150,7 @@ def test_zoo_config_loads_zoo_weights_trains_and_projects(
     assert 'Epoch(train) [1][1/1]' in log
     head = runner.model.cls_head
     sources = head.prototype_sources
-    assert sources is not None and sources['epoch'] == 1
-    found = [r for r in sources['prototypes'] if r is not None]
+    assert sources is not None and sources.epoch == 1
+    found = [r for r in sources.prototypes if r is not None]
     assert found and all(
-        r['filename'].startswith(toy_data.video_root) for r in found)
+        r.filename.startswith(toy_data.video_root) for r in found)

@@ -43,7 +43,7 @@ from hprotopnet_mm.evaluation import (HierarchicalAccuracy, dump_metrics_json,
                                       evaluate_records, format_metrics_table,
                                       group_by_video, prediction_record,
                                       rank_predictions)
-from hprotopnet_mm.evaluation.metrics.hierarchical_accuracy import (
+from hprotopnet_mm.evaluation.functional import (
     PREDICTION_MODES, SCORE_TYPES, average_probabilities, clip_probabilities)
 from hprotopnet_mm.explain.abstain import (abstain_sweep, format_sweep_table,
                                            plot_abstain_sweep)

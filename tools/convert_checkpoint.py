@@ -17,7 +17,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from hprotopnet_mm.engine.checkpoint_format import save_atomically  # noqa: E402
+from hprotopnet_mm.engine.checkpoint_format import (  # noqa: E402
+    save_atomically)
 
 
 def convert(src: str, dst: str) -> int:
@@ -37,7 +38,8 @@ def convert(src: str, dst: str) -> int:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='checkpoint to convert (will be unpickled)')
+    parser.add_argument(
+        'src', help='checkpoint to convert (will be unpickled)')
     parser.add_argument('dst', help='weights-only output file')
     parser.add_argument(
         '--trust',

@@ -17,9 +17,9 @@ import time
 import torch
 from mmengine.utils import ProgressBar
 
-from hprotopnet_mm.hierarchy import (ClassHierarchy, embed_hierarchy,
-                                     format_quality_report, plot_poincare_disk,
-                                     save_embedding)
+from hprotopnet_mm.hierarchy import (SEPARATION_LOSSES, ClassHierarchy,
+                                     embed_hierarchy, format_quality_report,
+                                     plot_poincare_disk, save_embedding)
 
 DTYPES = dict(float32=torch.float32, float64=torch.float64)
 
@@ -42,7 +42,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--lambda-sibling',
         type=float,
         default=0.3,
-        help='weight of the sibling separation loss')
+        help='weight of the separation loss')
+    parser.add_argument(
+        '--separation-loss',
+        choices=SEPARATION_LOSSES,
+        default='ranking',
+        help='the separation loss: ranking = siblings closer than the other '
+        'nodes of their level, a softmax ranking at every level (default, '
+        'reconstructs the shipped trees best); eq4 = the paper\'s Eq. 4 as '
+        'written, the cosine similarities of all pairs of leaves')
     parser.add_argument(
         '--curvature',
         type=float,
@@ -82,6 +90,7 @@ def train(hierarchy: ClassHierarchy, args: argparse.Namespace, dim: int):
         epochs=args.epochs,
         lr=args.lr,
         lambda_sibling=args.lambda_sibling,
+        separation_loss=args.separation_loss,
         seed=args.seed,
         init=None if args.init == 'auto' else args.init,
         dtype=None if args.dtype == 'auto' else DTYPES[args.dtype],
@@ -99,7 +108,8 @@ def report(title: str, embedding, seconds: tuple) -> None:
           f'(CPU time {seconds[1]:.1f} s)')
     if losses:
         print(f'final loss {losses["loss"]:.4f} (parent ranking '
-              f'{losses["loss_parent"]:.4f}, sibling separation '
+              f'{losses["loss_parent"]:.4f}, separation '
+              f'({embedding.meta["settings"]["separation_loss"]}) '
               f'{losses["loss_sibling"]:.4f})')
     print(format_quality_report(embedding.meta['quality']))
 

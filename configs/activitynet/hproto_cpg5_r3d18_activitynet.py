@@ -1,17 +1,8 @@
-# Table 1, Hierarchical ProtoPNet CPG: 5 prototypes per leaf and per ancestor.
+# Table 1, Hierarchical ProtoPNet CPG: 5 prototypes per leaf and per ancestor,
+# otherwise as hproto_cpg10_r3d18_activitynet.py.
 # R3D-18 starts from Kinetics-400 weights when you have them: set
 # load_from (weights-only; see README, "Checkpoints").
-_base_ = [
-    '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/datasets/activitynet.py', '../_base_/schedules/hproto.py'
-]
+_base_ = ['./hproto_cpg10_r3d18_activitynet.py']
 
 model = dict(
-    cls_head=dict(
-        num_classes={{_base_.num_classes}},
-        hierarchy_file={{_base_.hierarchy_file}},
-        label_map_file={{_base_.label_map_file}},
-        embedding_file={{_base_.embedding_file}},
-        num_prototypes_per_class=5,
-        num_prototypes_per_ancestor=5))
-load_from = None
+    cls_head=dict(num_prototypes_per_class=5, num_prototypes_per_ancestor=5))

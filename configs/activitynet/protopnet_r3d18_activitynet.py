@@ -1,6 +1,6 @@
 # Table 1, ProtoPNet-3D: Euclidean prototypes, softmax classifier.
-# R3D-18 trained from scratch; ./protopnet_r3d18_k400_activitynet.py starts it from
-# Kinetics-400 weights (README, "Kinetics-400 weights").
+# R3D-18 trained from scratch; ./protopnet_r3d18_k400_activitynet.py starts
+# it from Kinetics-400 weights (README, "Kinetics-400 weights").
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_protopnet.py',
     '../_base_/datasets/activitynet.py', '../_base_/schedules/hproto.py'

@@ -1,17 +1,7 @@
-# Table 1, Hierarchical ProtoPNet: leaf prototypes, hyperbolic logits.
+# Table 1, Hierarchical ProtoPNet: leaf prototypes (10 per leaf), hyperbolic
+# logits, otherwise as hproto_cpg10_r3d18_ucf101.py.
 # R3D-18 starts from Kinetics-400 weights when you have them: set
 # load_from (weights-only; see README, "Checkpoints").
-_base_ = [
-    '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/datasets/ucf101.py', '../_base_/schedules/hproto.py'
-]
+_base_ = ['./hproto_cpg10_r3d18_ucf101.py']
 
-model = dict(
-    cls_head=dict(
-        num_classes={{_base_.num_classes}},
-        hierarchy_file={{_base_.hierarchy_file}},
-        label_map_file={{_base_.label_map_file}},
-        embedding_file={{_base_.embedding_file}},
-        num_prototypes_per_class=10,
-        num_prototypes_per_ancestor=0))
-load_from = None
+model = dict(cls_head=dict(num_prototypes_per_ancestor=0))

@@ -6,10 +6,5 @@ _base_ = [
     '../_base_/datasets/ucf101.py', '../_base_/schedules/supervised.py'
 ]
 
-model = dict(
-    cls_head=dict(
-        num_classes={{_base_.num_classes}},
-        hierarchy_file={{_base_.hierarchy_file}},
-        label_map_file={{_base_.label_map_file}},
-        embedding_file={{_base_.embedding_file}}))
+model = dict(cls_head=_base_.hierarchy_head)
 load_from = None

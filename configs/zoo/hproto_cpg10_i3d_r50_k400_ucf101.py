@@ -5,10 +5,7 @@
 # mmaction::_base_/models/) with the prototype head in place of its
 # classifier; load_from is that config's checkpoint (its metafile.yml). See
 # README, "Kinetics-400 weights".
-_base_ = [
-    '../_base_/default_runtime.py', 'mmaction::_base_/models/i3d_r50.py',
-    './_base_/ucf101_cpg10.py', '../_base_/schedules/hproto.py'
-]
+_base_ = ['mmaction::_base_/models/i3d_r50.py', './_base_/ucf101_cpg10.py']
 
 zoo_config = 'mmaction::recognition/i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py'  # noqa: E501
 load_from = 'https://download.openmmlab.com/mmaction/v1.0/recognition/i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb_20220812-e213c223.pth'  # noqa: E501

@@ -6,8 +6,7 @@
 # classifier; load_from is that config's checkpoint (its metafile.yml). See
 # README, "Kinetics-400 weights".
 _base_ = [
-    '../_base_/default_runtime.py', 'mmaction::_base_/models/r2plus1d_r34.py',
-    './_base_/ucf101_cpg10.py', '../_base_/schedules/hproto.py'
+    'mmaction::_base_/models/r2plus1d_r34.py', './_base_/ucf101_cpg10.py'
 ]
 
 zoo_config = 'mmaction::recognition/r2plus1d/r2plus1d_r34_8xb8-32x2x1-180e_kinetics400-rgb.py'  # noqa: E501

@@ -6,8 +6,7 @@
 # classifier; load_from is that config's checkpoint (its metafile.yml). See
 # README, "Kinetics-400 weights".
 _base_ = [
-    '../_base_/default_runtime.py', 'mmaction::_base_/models/slowonly_r50.py',
-    './_base_/ucf101_cpg10.py', '../_base_/schedules/hproto.py'
+    'mmaction::_base_/models/slowonly_r50.py', './_base_/ucf101_cpg10.py'
 ]
 
 zoo_config = 'mmaction::recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb.py'  # noqa: E501

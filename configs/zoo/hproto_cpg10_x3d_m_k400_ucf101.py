@@ -5,10 +5,7 @@
 # mmaction::_base_/models/) with the prototype head in place of its
 # classifier; load_from is that config's checkpoint (its metafile.yml). See
 # README, "Kinetics-400 weights".
-_base_ = [
-    '../_base_/default_runtime.py', 'mmaction::_base_/models/x3d.py',
-    './_base_/ucf101_cpg10.py', '../_base_/schedules/hproto.py'
-]
+_base_ = ['mmaction::_base_/models/x3d.py', './_base_/ucf101_cpg10.py']
 
 zoo_config = 'mmaction::recognition/x3d/x3d_m_16x5x1_facebook-kinetics400-rgb.py'  # noqa: E501
 load_from = 'https://download.openmmlab.com/mmaction/v1.0/recognition/x3d/facebook/x3d_m_16x5x1_facebook-kinetics400-rgb_20201027-3f42382a.pth'  # noqa: E501

@@ -19,8 +19,7 @@ import os.path as osp
 import pickle
 
 import torch
-from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
-                                        load_from_local)
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 
 class UntrustedCheckpointError(RuntimeError):
@@ -72,6 +71,6 @@ def load_untrusted_checkpoint(filename: str, map_location='cpu') -> dict:
     file when it holds pickled objects beyond tensors and plain containers.
     """
     try:
-        return _load_checkpoint(filename, map_location=map_location)
+        return CheckpointLoader.load_checkpoint(filename, map_location)
     except pickle.UnpicklingError as err:  # remote schemes
         raise refusal(filename, err) from err

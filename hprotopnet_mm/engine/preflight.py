@@ -50,7 +50,8 @@ def missing_config_paths(cfg, mode='train'):
         entries.append(('load_from', load_from, False))
     for loader in _SPLITS[mode]:
         loader_cfg = cfg.get(loader) or {}
-        entries += _dataset_paths(loader_cfg.get('dataset'), loader + '.dataset')
+        entries += _dataset_paths(
+            loader_cfg.get('dataset'), loader + '.dataset')
     missing = []
     for key, path, is_dir in entries:
         exists = osp.isdir(path) if is_dir else osp.isfile(path)

@@ -9,20 +9,35 @@ Configs select it with ``runner_type = 'HProtoRunner'``; MMAction2's own
 import glob
 import os
 import os.path as osp
+import re
 import zipfile
+from collections import OrderedDict
 from typing import Optional
 
 import torch
 from mmengine.dist import broadcast
-from mmengine.model import is_model_wrapper
+from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import (_load_checkpoint_to_model,
-                                        find_latest_checkpoint)
+from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
 
 from .checkpoint_format import from_plain, to_plain
-from .checkpoint_trust import (UntrustedCheckpointError, load_trusted_checkpoint,
+from .checkpoint_trust import (UntrustedCheckpointError,
+                               load_trusted_checkpoint,
                                load_untrusted_checkpoint)
+from .projection import unwrap_model
+
+
+class PlainCheckpointHook(Hook):
+    """Rewrite a checkpoint into plain types just before it is written
+    (:func:`~.checkpoint_format.to_plain`), so that every load of it can be
+    weights-only. ``HProtoRunner`` registers it after every other hook, so
+    what they add to the checkpoint is rewritten too."""
+
+    priority = 'LOWEST'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.update(to_plain(checkpoint))
 
 
 @RUNNERS.register_module()
@@ -30,8 +45,8 @@ class HProtoRunner(Runner):
     """Runner whose checkpoints load weights-only and are written atomically.
 
     * Checkpoints are written in plain types only
-      (:mod:`hprotopnet_mm.engine.checkpoint_format`), so every load of them
-      (``--resume``, ``load_from``, ``tools/test.py``) is weights-only.
+      (:class:`PlainCheckpointHook`), so every load of them (``--resume``,
+      ``load_from``, ``tools/test.py``) is weights-only.
     * Loads are weights-only. The single exception is ``resume`` of a
       checkpoint that a plain MMEngine Runner wrote: resuming is a request
       to continue one's own run, so that file is unpickled in full (see
@@ -39,20 +54,39 @@ class HProtoRunner(Runner):
     * ``save_checkpoint`` writes to a temporary file in the same folder and
       renames it, so a process killed mid-write never leaves a truncated
       checkpoint under the final name.
+    * An automatic ``--resume`` whose ``last_checkpoint`` names nothing, a
+      missing file or a cut-off one continues from the newest complete
+      checkpoint of the work dir, with a warning.
+
+    The methods below override MMEngine's where it offers no hook for the
+    behaviour; all were checked against MMEngine 0.10.7 (the pinned
+    version), and all but ``_init_model_weights`` are public.
     """
 
     _resuming_from = None
 
-    def load_or_resume(self) -> None:
-        if self._resume and self._load_from is None and not self._has_loaded:
-            # auto resume: pick the file here, robust to a broken
-            # last_checkpoint; None (no last_checkpoint) starts anew
-            self._load_from = resumable_checkpoint(self.work_dir,
-                                                   self.logger)
-            self._resume = self._load_from is not None
-        super().load_or_resume()
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        """MMEngine's, plus :class:`PlainCheckpointHook` after all others.
 
-    def resume(self, filename, *args, **kwargs):
+        Checked on MMEngine 0.10.7: ``Runner.__init__`` registers every
+        hook through this method.
+        """
+        super().register_hooks(default_hooks, custom_hooks)
+        self.register_hook(PlainCheckpointHook())
+
+    def resume(self, filename, *args, **kwargs) -> None:
+        """MMEngine's, loading ``filename`` with the resume trust rule.
+
+        When ``filename`` is what ``last_checkpoint`` names (MMEngine's
+        automatic resume) but is not a complete checkpoint, the newest
+        complete checkpoint of the work dir is resumed instead. Checked on
+        MMEngine 0.10.7: ``load_or_resume`` calls this method with the
+        content of ``last_checkpoint`` (``''`` when that file is empty).
+        """
+        if not is_complete_checkpoint(filename) and \
+                filename == find_latest_checkpoint(self.work_dir):
+            filename = newest_complete_checkpoint(self.work_dir, filename,
+                                                  self.logger)
         self._resuming_from = filename
         try:
             super().resume(filename, *args, **kwargs)
@@ -64,6 +98,15 @@ class HProtoRunner(Runner):
                         map_location='cpu',
                         strict=False,
                         revise_keys=[(r'^module.', '')]):
+        """MMEngine's, loading weights-only (except a file being resumed,
+        see the class docstring), restoring plain types, and logging
+        mismatched keys with the runner's logger (so they reach the log
+        file).
+
+        Checked on MMEngine 0.10.7, whose version reads the file with
+        ``_load_checkpoint``, calls the ``after_load_checkpoint`` hooks and
+        loads the state dict into the unwrapped model, as this one does.
+        """
         try:
             checkpoint = load_untrusted_checkpoint(filename, map_location)
         except UntrustedCheckpointError:
@@ -74,34 +117,42 @@ class HProtoRunner(Runner):
             checkpoint = load_trusted_checkpoint(filename, map_location)
         checkpoint = from_plain(checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) else self.model
-        # with the runner's logger, tensors that do not match are logged to
-        # the run's log file too, not only printed
-        checkpoint = _load_checkpoint_to_model(
-            model, checkpoint, strict, self.logger, revise_keys=revise_keys)
-        self._has_loaded = True
+        model = unwrap_model(self.model)
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        metadata = getattr(state_dict, '_metadata', OrderedDict())
+        state_dict = OrderedDict(state_dict)
+        for pattern, replacement in revise_keys:
+            state_dict = OrderedDict((re.sub(pattern, replacement, k), v)
+                                     for k, v in state_dict.items())
+        state_dict._metadata = metadata
+        load_state_dict(model, state_dict, strict, self.logger)
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
-    def _init_model_weights(self):
-        # As MMEngine's, but broadcasts tensors only: a module's extra state
-        # (the prototype heads' provenance dict) is part of state_dict() and
-        # cannot be broadcast. Ranks build it identically.
-        model = self.model.module if is_model_wrapper(self.model) else self.model
+    def _init_model_weights(self) -> None:
+        """MMEngine's, broadcasting tensors only.
+
+        A private method: MMEngine 0.10.7 offers no hook between weight
+        initialisation and the broadcast of every ``state_dict()`` value
+        from rank 0, and that broadcast fails on a module's extra state
+        (the prototype heads' provenance), which is not a tensor. Ranks
+        build the extra state identically. Check this override when
+        MMEngine is upgraded.
+        """
+        model = unwrap_model(self.model)
         if hasattr(model, 'init_weights'):
             model.init_weights()
             for value in model.state_dict().values():
                 if torch.is_tensor(value):
                     broadcast(value)
 
-    def call_hook(self, fn_name, **kwargs):
-        super().call_hook(fn_name, **kwargs)
-        if fn_name == 'before_save_checkpoint':
-            # last step before the dict is written: make it weights-only.
-            checkpoint = kwargs['checkpoint']
-            checkpoint.update(to_plain(checkpoint))
-
     def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        """MMEngine's, written to a temporary file of the same folder and
+        renamed (local folders; other backends as MMEngine writes them).
+
+        Checked on MMEngine 0.10.7: ``CheckpointHook`` and the resume
+        points write through this method.
+        """
         if '://' in str(out_dir):
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         partial = f'.{filename}.partial'
@@ -116,17 +167,13 @@ def is_complete_checkpoint(path: str) -> bool:
     return osp.isfile(path) and zipfile.is_zipfile(path)
 
 
-def resumable_checkpoint(work_dir: str, logger) -> Optional[str]:
-    """The checkpoint an automatic ``--resume`` continues from.
-
-    The file ``last_checkpoint`` names when it is complete. When it names
-    nothing (a run killed between opening and writing it), a missing file
-    or a cut-off one, the newest complete ``*.pth`` of ``work_dir`` (other
-    than ``best_*``), with a warning. None without ``last_checkpoint``.
-    """
-    named = find_latest_checkpoint(work_dir)
-    if named is None or is_complete_checkpoint(named):
-        return named
+def newest_complete_checkpoint(work_dir: str, named: Optional[str],
+                               logger) -> str:
+    """The checkpoint an automatic resume continues from when
+    ``last_checkpoint`` names ``named``, which is no complete checkpoint
+    (empty: a run killed between opening and writing the file; missing;
+    cut off): the newest complete ``*.pth`` of ``work_dir`` other than
+    ``best_*``, with a warning."""
     candidates = sorted(
         (p for p in glob.glob(osp.join(work_dir, '*.pth'))
          if not osp.basename(p).startswith('best_')),

@@ -1,7 +1,9 @@
-"""Evaluation: the hierarchical accuracy metric and result tables."""
-from .metrics import (HierarchicalAccuracy, evaluate_records, group_by_video,
-                      hierarchical_accuracy, prediction_record,
-                      rank_predictions)
+"""Evaluation: the hierarchical accuracy metric, its computation and result
+tables."""
+from .functional import (evaluate_records, group_by_video,
+                         hierarchical_accuracy, prediction_record,
+                         rank_predictions)
+from .metrics import HierarchicalAccuracy
 from .metrics_table import dump_metrics_json, format_metrics_table
 
 __all__ = [

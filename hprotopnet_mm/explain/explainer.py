@@ -87,10 +87,6 @@ def _frame_labels(frame_inds: Sequence[int], num: int) -> Optional[List[str]]:
     return [f'frame {i}' for i in frame_inds]
 
 
-def _flat_names(head: nn.Module) -> List[str]:
-    return [f'class {k}' for k in range(head.num_classes)]
-
-
 class PrototypeExplainer:
     """Explanations of a recognizer with a prototype head.
 
@@ -123,20 +119,14 @@ class PrototypeExplainer:
         self.source_info = dict(source_info or {})
         self.percentile = percentile
         self.clip_scale = clip_scale
-        self.hierarchy = getattr(self.head, 'hierarchy', None)
+        self.hierarchy = self.head.hierarchy
         device = self.head.prototype_vectors.device
-        if self.hierarchy is not None:
-            self.membership = self.hierarchy.leaf_membership.to(device)
-            self.node_names = list(self.hierarchy.node_names)
-            self.level_names = list(self.hierarchy.level_names)
-        else:
-            self.membership = torch.eye(
-                self.head.num_classes, dtype=torch.bool, device=device)
-            self.node_names = _flat_names(self.head)
-            self.level_names = ['class']
+        self.membership = self.hierarchy.leaf_membership.to(device)
+        self.node_names = list(self.hierarchy.node_names)
+        self.level_names = list(self.hierarchy.level_names)
         self.prototype_node = self.head.prototype_node.detach().cpu()
-        sources = self.head.prototype_sources or {}
-        self.pruned = set(sources.get('pruned', []))
+        sources = self.head.prototype_sources
+        self.pruned = set(sources.pruned if sources is not None else [])
         self._source_cache: Dict[Tuple[str, int], Dict] = {}
 
     @property
@@ -313,15 +303,11 @@ class PrototypeExplainer:
         return Explanation(data=data, images=images)
 
     def level_name(self, node: int) -> str:
-        """Name of the level of ``node`` ('class' for a flat model)."""
-        if self.hierarchy is None:
-            return self.level_names[0]
+        """Name of the level of ``node``."""
         return self.level_names[int(self.hierarchy.node_levels[node])]
 
     def _node_path(self, leaf: int) -> List[int]:
         """Node ids of ``leaf`` and its ancestors, leaf first."""
-        if self.hierarchy is None:
-            return [leaf]
         return self.hierarchy.ancestor_path(leaf)
 
     def _projection_info(self) -> Dict:
@@ -332,16 +318,16 @@ class PrototypeExplainer:
             projected=True,
             **{
                 k: v
-                for k, v in sources.items() if k != 'prototypes'
+                for k, v in sources.to_plain().items() if k != 'prototypes'
             })
 
     def _abstain(self, leaf_probs: Tensor,
                  min_confidence: Optional[float]) -> Optional[Dict]:
         if min_confidence is None:
             return None
-        if self.hierarchy is None:
+        if self.hierarchy.num_levels < 2:
             raise ValueError('--min-confidence needs a hierarchical head; '
-                             f'{type(self.head).__name__} has no hierarchy')
+                             f'{type(self.head).__name__} has flat classes')
         probs = leaf_probs.double().cpu()
         probs = probs / probs.sum()
         node = abstain_predict(probs, self.hierarchy, min_confidence)
@@ -430,8 +416,9 @@ class PrototypeExplainer:
     def _source(self, p: int, render: bool, images: Dict[str, bytes]) -> Dict:
         """Provenance of prototype p and, if it can be decoded, its clip."""
         sources = self.head.prototype_sources
-        records = (sources or {}).get('prototypes') or []
-        record = records[p] if p < len(records) else None
+        records = [] if sources is None else sources.prototypes
+        record = records[p].to_plain() if p < len(records) and \
+            records[p] is not None else None
         if record is None:
             status = 'not projected: the model holds no provenance for ' \
                 'this prototype' if sources is None else \

@@ -11,8 +11,9 @@ from .embedding_file import (HyperbolicEmbedding, load_embedding,
 from .embedding_plot import plot_poincare_disk
 from .embedding_quality import (embedding_quality, format_quality_report,
                                 hop_distance_spearman, parent_reconstruction)
-from .hyperbolic_embedding import (embed_hierarchy, fan_layout, initial_points,
-                                   parent_ranking_loss,
+from .hyperbolic_embedding import (SEPARATION_LOSSES, embed_hierarchy,
+                                   fan_layout, initial_points,
+                                   leaf_separation_loss, parent_ranking_loss,
                                    poincare_pairwise_distance,
                                    sibling_separation_loss,
                                    train_hyperbolic_embedding)
@@ -26,5 +27,6 @@ __all__ = [
     'parent_reconstruction', 'embed_hierarchy', 'fan_layout', 'initial_points',
     'parent_ranking_loss', 'poincare_pairwise_distance',
     'sibling_separation_loss', 'train_hyperbolic_embedding',
+    'leaf_separation_loss', 'SEPARATION_LOSSES',
     'HIERARCHY_FILES_DIR'
 ]

@@ -22,28 +22,12 @@ are ordered by first appearance when scanning the leaves in label-map order,
 so the ids depend only on the label map and the tree, never on the row order
 of the CSV file.
 """
-import csv
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-
-class HierarchyError(ValueError):
-    """A malformed class hierarchy or one that does not match its data.
-
-    The message names the file, the line (when known) and the class or node.
-    """
-
-
-def _where(source: str, line: Optional[int] = None) -> str:
-    """Format ``source`` and an optional 1-based line number for messages."""
-    return source if line is None else f'{source}, line {line}'
-
-
-def _read_lines(path: str) -> List[str]:
-    """Read a UTF-8 text file as lines (any newline convention)."""
-    with open(path, encoding='utf-8') as f:
-        return f.read().split('\n')
+from .hierarchy_files import (HierarchyError, read_hierarchy_table,
+                              read_label_map_with_lines, where as _where)
 
 
 class ClassHierarchy:
@@ -141,9 +125,9 @@ class ClassHierarchy:
         Raises:
             HierarchyError: If either file is malformed or they disagree.
         """
-        class_names, label_lines = cls._read_label_map_with_lines(
-            label_map_file)
-        header, header_line, rows, row_lines = cls._read_table(hierarchy_file)
+        class_names, label_lines = read_label_map_with_lines(label_map_file)
+        header, header_line, rows, row_lines = read_hierarchy_table(
+            hierarchy_file)
         return cls(
             header,
             rows,
@@ -158,78 +142,43 @@ class ClassHierarchy:
     def read_label_map(path: str) -> List[str]:
         """Read a label map: one class name per line, index = line index.
 
-        A final newline and blank lines at the end of the file are allowed.
+        See :func:`.hierarchy_files.read_label_map_with_lines` for the rules.
 
         Args:
             path (str): The label map file.
 
         Returns:
             list[str]: The class names in label order.
-
-        Raises:
-            HierarchyError: On an empty file, a blank line between classes
-                (it would shift all later labels), a name with leading or
-                trailing whitespace, or a duplicate class.
         """
-        return ClassHierarchy._read_label_map_with_lines(path)[0]
+        return read_label_map_with_lines(path)[0]
 
-    @staticmethod
-    def _read_label_map_with_lines(path: str) -> Tuple[List[str], List[int]]:
-        """Read a label map; see :meth:`read_label_map`.
+    @classmethod
+    def flat(cls, class_names: Sequence[str],
+             source: str = '<flat classes>') -> 'ClassHierarchy':
+        """A one-level hierarchy: the classes alone, joined by the implicit
+        root (ProtoPNet's flat classes).
+
+        Every class is a leaf and a top-level node; two different classes
+        are 2 hops apart. Hierarchy files need at least two levels; this is
+        the only way to build a one-level tree.
+
+        Args:
+            class_names (Sequence[str]): Distinct class names in label order.
+            source (str): Name of the classes for error messages.
 
         Returns:
-            tuple[list[str], list[int]]: Class names and their line numbers.
+            ClassHierarchy: Levels ``('leaf', )``, ``num_nodes`` classes.
         """
-        lines = _read_lines(path)
-        while lines and not lines[-1].strip():
-            lines.pop()
-        if not lines:
-            raise HierarchyError(f'{path}: the label map is empty')
-        names, first_line = [], {}
-        for number, name in enumerate(lines, start=1):
-            where = _where(path, number)
-            if not name.strip():
-                raise HierarchyError(
-                    f'{where}: blank line inside the label map (label index '
-                    'is the line index, so it would shift later classes)')
-            if name != name.strip():
-                raise HierarchyError(
-                    f'{where}: class name {name!r} has leading or trailing '
-                    'whitespace')
-            if name in first_line:
-                raise HierarchyError(
-                    f'{where}: class {name!r} is listed twice (first on line '
-                    f'{first_line[name]})')
-            first_line[name] = number
-            names.append(name)
-        return names, list(range(1, len(names) + 1))
-
-    @staticmethod
-    def _read_table(
-            path: str) -> Tuple[List[str], int, List[List[str]], List[int]]:
-        """Split a hierarchy CSV file into header and rows.
-
-        Returns:
-            tuple: ``(header, header_line, rows, row_lines)``.
-        """
-        header, header_line, rows, row_lines = None, None, [], []
-        for number, line in enumerate(_read_lines(path), start=1):
-            if not line.strip() or line.lstrip().startswith('#'):
-                continue
-            try:
-                cells = next(csv.reader([line], strict=True))
-            except csv.Error as e:
-                raise HierarchyError(
-                    f'{_where(path, number)}: cannot parse CSV line: {e}')
-            if header is None:
-                header, header_line = cells, number
-            else:
-                rows.append(cells)
-                row_lines.append(number)
-        if header is None:
-            raise HierarchyError(
-                f'{path}: the hierarchy file is empty (no header, no rows)')
-        return header, header_line, rows, row_lines
+        names = list(class_names)
+        if not names or len(set(names)) != len(names):
+            raise HierarchyError(f'{source}: a flat hierarchy needs distinct '
+                                 f'class names, got {names}')
+        hierarchy = cls.__new__(cls)
+        hierarchy.hierarchy_source = hierarchy.label_map_source = source
+        hierarchy.level_names = ('leaf', )
+        hierarchy.num_levels = 1
+        hierarchy._build({name: ((name, ), None) for name in names}, names)
+        return hierarchy
 
     # ------------------------------------------------------------------
     # validation
@@ -315,15 +264,15 @@ class ClassHierarchy:
                         f'{self.level_names[first_level]!r} on '
                         f'{_where(src, first_line)}; a name names one node, '
                         'so this is a cycle or a node with two parents')
-            for level in range(1, num_levels - 1):
-                name, parent = row[level], row[level + 1]
-                first_parent, first_line = seen_parent.setdefault(
-                    name, (parent, line))
-                if first_parent != parent:
-                    raise HierarchyError(
-                        f'{where}: node {name!r} has two parents: '
-                        f'{parent!r} here and {first_parent!r} on '
-                        f'{_where(src, first_line)}')
+                if 0 < level < num_levels - 1:
+                    parent = row[level + 1]
+                    first_parent, first_line = seen_parent.setdefault(
+                        name, (parent, line))
+                    if first_parent != parent:
+                        raise HierarchyError(
+                            f'{where}: node {name!r} has two parents: '
+                            f'{parent!r} here and {first_parent!r} on '
+                            f'{_where(src, first_line)}')
             paths[leaf] = (row, line)
         return paths
 

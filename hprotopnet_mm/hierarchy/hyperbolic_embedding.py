@@ -11,8 +11,17 @@ full-batch Riemannian Adam step per epoch):
 - :func:`parent_ranking_loss` (Eq. 2): every node must be closer to its
   parent than to any other node. The negatives ``N(u)`` are all nodes and
   the root except ``u`` and its parent (no sampling).
-- :func:`sibling_separation_loss` (Eq. 4): nodes with the same parent must be
-  closer to each other than to the other nodes of their level.
+- ``L_S``, one of two separation losses (``separation_loss``):
+
+  * ``'ranking'`` (the default), :func:`sibling_separation_loss`, which
+    replaces the paper's Eq. 4: at every level, nodes with the same parent
+    must be closer to each other than to the other nodes of their level
+    (a softmax ranking, like ``L_H``);
+  * ``'eq4'``, :func:`leaf_separation_loss`, Eq. 4 as the paper writes it:
+    the directions of all leaves (classes) are pushed apart.
+
+  The default is the one that reconstructs the trees best (README, "Where
+  this departs from the paper").
 
 The distance is the Poincare distance (Eq. 3), computed by
 :func:`poincare_pairwise_distance` with ``geoopt.PoincareBall.dist``; all
@@ -21,8 +30,9 @@ packages the result as a :class:`HyperbolicEmbedding` with its settings and
 quality report.
 """
 import contextlib
+import inspect
 import math
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import geoopt
 import torch
@@ -31,6 +41,9 @@ import torch.nn.functional as F
 from .class_hierarchy import ClassHierarchy
 from .embedding_file import HyperbolicEmbedding
 from .embedding_quality import embedding_quality
+
+#: The choices of ``L_S`` (module docstring).
+SEPARATION_LOSSES = ('ranking', 'eq4')
 
 
 def poincare_pairwise_distance(ball: geoopt.PoincareBall, x: torch.Tensor,
@@ -118,6 +131,27 @@ def sibling_separation_loss(dist: torch.Tensor, sibling_mask: torch.Tensor,
         dim=1)
     u, s = pairs.nonzero(as_tuple=True)
     return F.softplus(dist[u, s] + neg_lse[u]).mean()
+
+
+def leaf_separation_loss(points: torch.Tensor,
+                         leaf_ids: torch.Tensor) -> torch.Tensor:
+    """Separation of all classes, Eq. 4 as the paper writes it.
+
+    ``L_S = 1^T (A A^T - I) 1`` with ``A`` (K, D) the leaf embeddings scaled
+    to unit Euclidean length: the sum of the cosine similarities of all
+    pairs of distinct leaves, smallest when their directions from the
+    origin spread out evenly.
+
+    Args:
+        points (torch.Tensor): ``(N, D)`` node embeddings.
+        leaf_ids (torch.Tensor): ``(K,)`` node ids of the leaves.
+
+    Returns:
+        torch.Tensor: Scalar loss, in ``[-K, K * (K - 1)]``.
+    """
+    a = F.normalize(points[leaf_ids], dim=1)
+    ones = a.new_ones(len(leaf_ids))
+    return ones @ (a @ a.t() - torch.eye(len(leaf_ids), dtype=a.dtype)) @ ones
 
 
 def _tree_masks(hierarchy: ClassHierarchy) -> dict:
@@ -263,6 +297,7 @@ def train_hyperbolic_embedding(
         epochs: int = 200,
         lr: float = 0.3,
         lambda_sibling: float = 0.3,
+        separation_loss: str = 'ranking',
         seed: int = 0,
         init: Optional[str] = None,
         init_std: float = 1e-3,
@@ -272,8 +307,9 @@ def train_hyperbolic_embedding(
     """Embed all nodes of ``hierarchy`` in the Poincare ball.
 
     Minimises ``L = L_H + lambda_sibling * L_S`` with full-batch
-    ``geoopt.optim.RiemannianAdam`` on a ``geoopt.ManifoldParameter``. The
-    run is deterministic: same arguments, same bits.
+    ``geoopt.optim.RiemannianAdam`` on a ``geoopt.ManifoldParameter``, with
+    ``L_S`` the ``separation_loss`` (module docstring). The run is
+    deterministic: same arguments, same bits.
 
     The curvature sets the scale of distances and so the sharpness of the
     softmax rankings of both losses: the ball of curvature ``c`` is the unit
@@ -297,6 +333,9 @@ def train_hyperbolic_embedding(
         epochs (int): Number of full-batch steps. Defaults to 200.
         lr (float): Riemannian Adam learning rate. Defaults to 0.3.
         lambda_sibling (float): Weight of ``L_S``. Defaults to 0.3.
+        separation_loss (str): ``L_S``: ``'ranking'``
+            (:func:`sibling_separation_loss`) or ``'eq4'``
+            (:func:`leaf_separation_loss`). Defaults to 'ranking'.
         seed (int): Seed of the initial points. Defaults to 0.
         init (str, optional): ``'random'`` or ``'fan'``, see
             :func:`initial_points`. Defaults to None (by ``dim``, above).
@@ -318,10 +357,10 @@ def train_hyperbolic_embedding(
         raise ValueError(f'curvature must be positive, got {curvature}')
     if epochs < 0:
         raise ValueError(f'epochs must be >= 0, got {epochs}')
-    if init is None:
-        init = 'fan' if dim == 2 else 'random'
-    if dtype is None:
-        dtype = torch.float64 if dim == 2 else torch.float32
+    if separation_loss not in SEPARATION_LOSSES:
+        raise ValueError(f'separation_loss must be one of '
+                         f'{SEPARATION_LOSSES}, got {separation_loss!r}')
+    init, dtype = resolved_defaults(dim, init, dtype)
 
     with _deterministic_torch():
         ball = geoopt.PoincareBall(c=curvature)
@@ -330,6 +369,7 @@ def train_hyperbolic_embedding(
             initial_points(hierarchy, ball, dim, init, init_std, seed, dtype),
             manifold=ball)
         root = torch.zeros(1, dim, dtype=dtype)
+        leaf_ids = hierarchy.level_node_ids(0)
         optimizer = geoopt.optim.RiemannianAdam([points], lr=lr)
         for epoch in range(epochs):
             optimizer.zero_grad()
@@ -337,9 +377,12 @@ def train_hyperbolic_embedding(
                                               torch.cat([points, root]))
             loss_parent = parent_ranking_loss(dist, masks['parent'],
                                               masks['candidate_mask'])
-            loss_sibling = sibling_separation_loss(dist[:, :-1],
-                                                   masks['sibling_mask'],
-                                                   masks['non_sibling_mask'])
+            if separation_loss == 'eq4':
+                loss_sibling = leaf_separation_loss(points, leaf_ids)
+            else:
+                loss_sibling = sibling_separation_loss(
+                    dist[:, :-1], masks['sibling_mask'],
+                    masks['non_sibling_mask'])
             loss = loss_parent + lambda_sibling * loss_sibling
             loss.backward()
             optimizer.step()
@@ -353,35 +396,32 @@ def train_hyperbolic_embedding(
         return ball.projx(points.detach()).clone()
 
 
-def embed_hierarchy(
-    hierarchy: ClassHierarchy,
-    dim: int,
-    curvature: float = 0.02,
-    epochs: int = 200,
-    lr: float = 0.3,
-    lambda_sibling: float = 0.3,
-    seed: int = 0,
-    init: Optional[str] = None,
-    init_std: float = 1e-3,
-    dtype: Optional[torch.dtype] = None,
-    callback: Optional[Callable[[int, dict],
-                                None]] = None) -> HyperbolicEmbedding:
+def embed_hierarchy(hierarchy: ClassHierarchy,
+                    dim: int,
+                    callback: Optional[Callable[[int, dict], None]] = None,
+                    **kwargs) -> HyperbolicEmbedding:
     """Train an embedding and package it with its settings and quality.
 
-    Runs :func:`train_hyperbolic_embedding` (same arguments) and
-    :func:`embedding_quality`. ``meta`` of the result holds ``settings``
-    (every training argument, ``init`` and ``dtype`` as resolved),
-    ``final_losses`` (the last step's losses), ``quality`` (the report) and
-    ``versions`` (torch, geoopt). Nothing in it depends on the clock, so the
-    same arguments give an identical file.
+    Runs :func:`train_hyperbolic_embedding` (``kwargs`` are its keyword
+    arguments) and :func:`embedding_quality`. ``meta`` of the result holds
+    ``settings`` (every training argument, ``init`` and ``dtype`` as
+    resolved), ``final_losses`` (the last step's losses), ``quality`` (the
+    report) and ``versions`` (torch, geoopt). Nothing in it depends on the
+    clock, so the same arguments give an identical file.
 
     Returns:
         HyperbolicEmbedding: The embedding of ``hierarchy``'s nodes.
     """
-    if init is None:
-        init = 'fan' if dim == 2 else 'random'
-    if dtype is None:
-        dtype = torch.float64 if dim == 2 else torch.float32
+    bound = inspect.signature(train_hyperbolic_embedding).bind(
+        hierarchy, dim, **kwargs)
+    bound.apply_defaults()
+    settings = {
+        k: v
+        for k, v in bound.arguments.items()
+        if k not in ('hierarchy', 'callback')
+    }
+    settings['init'], settings['dtype'] = resolved_defaults(
+        dim, settings['init'], settings['dtype'])
     last = {}
 
     def record(epoch: int, losses: dict) -> None:
@@ -390,34 +430,31 @@ def embed_hierarchy(
             callback(epoch, losses)
 
     points = train_hyperbolic_embedding(
-        hierarchy,
-        dim,
-        curvature=curvature,
-        epochs=epochs,
-        lr=lr,
-        lambda_sibling=lambda_sibling,
-        seed=seed,
-        init=init,
-        init_std=init_std,
-        dtype=dtype,
-        callback=record)
-    settings = dict(
-        dim=dim,
-        curvature=float(curvature),
-        epochs=epochs,
-        lr=float(lr),
-        lambda_sibling=float(lambda_sibling),
-        seed=seed,
-        init=init,
-        init_std=float(init_std),
-        dtype=str(dtype).replace('torch.', ''),
-        negatives='all nodes and the root except the node and its parent',
-        root='pinned at the origin, parent of the top-level nodes')
+        hierarchy, callback=record, **settings)
     meta = dict(
-        settings=settings,
+        settings=dict(
+            settings,
+            **{k: float(settings[k])
+               for k in ('curvature', 'lr', 'lambda_sibling', 'init_std')},
+            dtype=str(settings['dtype']).replace('torch.', ''),
+            negatives='all nodes and the root except the node and its parent',
+            root='pinned at the origin, parent of the top-level nodes'),
         final_losses=last,
-        quality=embedding_quality(hierarchy, points, curvature),
+        quality=embedding_quality(hierarchy, points, settings['curvature']),
         versions=dict(
             torch=str(torch.__version__), geoopt=str(geoopt.__version__)))
-    return HyperbolicEmbedding.from_hierarchy(hierarchy, points, curvature,
-                                              meta)
+    return HyperbolicEmbedding.from_hierarchy(hierarchy, points,
+                                              settings['curvature'], meta)
+
+
+def resolved_defaults(
+        dim: int, init: Optional[str],
+        dtype: Optional[torch.dtype]) -> Tuple[str, torch.dtype]:
+    """``init`` and ``dtype`` with None replaced by the default for ``dim``:
+    ``'fan'`` and float64 in 2-D, ``'random'`` and float32 otherwise (see
+    :func:`train_hyperbolic_embedding`)."""
+    if init is None:
+        init = 'fan' if dim == 2 else 'random'
+    if dtype is None:
+        dtype = torch.float64 if dim == 2 else torch.float32
+    return init, dtype

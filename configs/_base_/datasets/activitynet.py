@@ -11,6 +11,13 @@ hierarchy_file = f'{hierarchy_dir}/activitynet_hierarchy.csv'
 label_map_file = f'{hierarchy_dir}/activitynet_label_map.txt'
 embedding_file = f'{hierarchy_dir}/activitynet_embedding_d300.pth'
 num_classes = 200
+# What a hierarchical head needs to know of the dataset:
+# model = dict(cls_head=dict(_base_.hierarchy_head, ...)).
+hierarchy_head = dict(
+    num_classes=num_classes,
+    hierarchy_file=hierarchy_file,
+    label_map_file=label_map_file,
+    embedding_file=embedding_file)
 
 dataset_type = 'ActivityNetSegmentDataset'
 ann_file = f'{data_root}/activity_net.v1-3.min.json'

@@ -9,6 +9,13 @@ hierarchy_file = f'{hierarchy_dir}/ucf101_hierarchy.csv'
 label_map_file = f'{hierarchy_dir}/ucf101_label_map.txt'
 embedding_file = f'{hierarchy_dir}/ucf101_embedding_d300.pth'
 num_classes = 101
+# What a hierarchical head needs to know of the dataset:
+# model = dict(cls_head=dict(_base_.hierarchy_head, ...)).
+hierarchy_head = dict(
+    num_classes=num_classes,
+    hierarchy_file=hierarchy_file,
+    label_map_file=label_map_file,
+    embedding_file=embedding_file)
 
 dataset_type = 'CheckedVideoDataset'
 # Checks of the annotation lists when a dataset is built (see

@@ -1,10 +1,12 @@
-# What the zoo configs share: UCF-101 split 1 (../../_base_/datasets/
-# ucf101.py) at the input size of MMAction2's Kinetics-400 zoo models
-# (224x224; 32 frames, one every 2: the sampling of its I3D, R(2+1)D and
-# Swin configs), and the hierarchical prototype head with 10 prototypes per
-# leaf and per ancestor (CPG). Each zoo config adds its backbone's channels.
+# What the zoo configs share: the project's runtime and prototype schedule,
+# UCF-101 split 1 (../../_base_/datasets/ucf101.py) at the input size of
+# MMAction2's Kinetics-400 zoo models (224x224; 32 frames, one every 2: the
+# sampling of its I3D, R(2+1)D and Swin configs), and the hierarchical
+# prototype head with 10 prototypes per leaf and per ancestor (CPG). Each
+# zoo config adds its zoo model and its backbone's channels.
 _base_ = [
-    '../../_base_/datasets/ucf101.py', '../../_base_/models/hproto_head.py'
+    '../../_base_/default_runtime.py', '../../_base_/datasets/ucf101.py',
+    '../../_base_/models/hproto_head.py', '../../_base_/schedules/hproto.py'
 ]
 
 clip_len = 32
@@ -50,9 +52,6 @@ projection_dataloader = dict(dataset=dict(pipeline=single_clip_pipeline))
 # cls_head=dict(_base_.zoo_cls_head, _delete_=True, in_channels=C).
 zoo_cls_head = dict(
     _base_.hproto_head,
-    num_classes=_base_.num_classes,
-    hierarchy_file=_base_.hierarchy_file,
-    label_map_file=_base_.label_map_file,
-    embedding_file=_base_.embedding_file,
+    **_base_.hierarchy_head,
     num_prototypes_per_class=10,
     num_prototypes_per_ancestor=10)

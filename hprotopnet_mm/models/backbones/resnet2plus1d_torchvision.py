@@ -23,8 +23,8 @@ def factorised_mid_channels(in_channels: int, out_channels: int) -> int:
     Returns:
         int: M.
     """
-    return (in_channels * out_channels * 27) // (in_channels * 9 +
-                                                  3 * out_channels)
+    return (in_channels * out_channels * 27) // (
+        in_channels * 9 + 3 * out_channels)
 
 
 def set_mid_channels(conv: Conv2plus1d, mid_channels: int) -> None:

@@ -1,5 +1,6 @@
-"""Parts shared by the prototype heads: add-on layers, prototype layer,
-loss with minimum distances, and persistence of prototype provenance."""
+"""The interface and the shared parts of the prototype heads: add-on
+layers, prototype layer, loss with minimum distances, and persistence of
+prototype provenance."""
 from abc import abstractmethod
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -7,11 +8,13 @@ import torch
 from mmengine.model.weight_init import kaiming_init
 from torch import Tensor, nn
 
+from mmaction.evaluation import top_k_accuracy
 from mmaction.models.heads import BaseHead
 from mmaction.utils import ConfigType, SampleList
 from ..layers import PrototypeLayer, check_prototype_shape
 from ..losses import HyperbolicProtoLoss
-from .utils import check_plain, gt_labels, select_feature, top_k_accuracies
+from .batch_inputs import gt_labels, select_feature
+from .prototype_sources import PrototypeSources
 
 
 class BasePrototypeHead(BaseHead):
@@ -23,13 +26,21 @@ class BasePrototypeHead(BaseHead):
     squared L2 distance of every prototype to the patches of Z, and its log
     similarity, Eq. 5) -> :meth:`_logits` of the subclass.
 
-    Attributes ``prototype_node`` (P, ) and ``prototype_identity`` (P, N)
-    (buffers set by the subclass) give the class or hierarchy node of every
-    prototype. ``prototype_sources`` (None until prototypes are projected
-    onto training patches) describes where every prototype comes from; it is
-    saved in and restored from checkpoints with the head's state dict, and
-    may hold dicts with str keys, lists, tuples, str, int, float, bool, None
-    and tensors.
+    Every prototype head offers one interface, which projection, pruning,
+    the last-layer phase and the explanations use. A subclass sets:
+
+    - ``hierarchy`` (:class:`ClassHierarchy`): the classes and their
+      ancestors. A flat head (ProtoPNet) has a one-level hierarchy
+      (``ClassHierarchy.flat``): its classes are its only nodes.
+    - buffers ``prototype_node`` (P, ), the hierarchy node of every
+      prototype, ``prototype_level`` (P, ), that node's level (0 = leaf),
+      and ``prototype_identity`` (P, N), ``prototype_node`` one-hot;
+    - ``last_layer``: ``nn.Linear(P, out_features)``, fed the similarities.
+
+    ``prototype_sources`` (a :class:`PrototypeSources`, None until the
+    prototypes are projected onto training patches) says where every
+    prototype comes from; it is saved in and restored from checkpoints with
+    the head's state dict, as plain types.
 
     Args:
         num_classes (int): Number of leaf classes K.
@@ -41,10 +52,8 @@ class BasePrototypeHead(BaseHead):
         unit_norm (bool): Compare unit-norm cells of Z and the prototypes
             (see :class:`PrototypeLayer`).
         loss_cls (dict): Config of a :class:`HyperbolicProtoLoss`.
-        topk (int | tuple[int]): Top-k accuracies to log.
-        average_clips (str, optional): How test clips are averaged:
-            'score', 'prob' or None.
-        init_cfg (dict, optional): Initialisation config.
+        **kwargs: ``topk``, ``average_clips`` and ``init_cfg`` of MMAction2's
+            ``BaseHead``.
     """
 
     def __init__(self,
@@ -56,22 +65,14 @@ class BasePrototypeHead(BaseHead):
                  epsilon: float,
                  loss_cls: ConfigType,
                  unit_norm: bool = False,
-                 topk: Union[int, Tuple[int]] = (1, 5),
-                 average_clips: Optional[str] = None,
-                 init_cfg: Optional[ConfigType] = None) -> None:
+                 **kwargs) -> None:
         name = type(self).__name__
         prototype_shape = check_prototype_shape(prototype_shape, name)
         if proto_channels <= 0 or in_channels <= 0:
             raise ValueError(f'{name}: in_channels and proto_channels must '
                              f'be positive, got {in_channels} and '
                              f'{proto_channels}')
-        super().__init__(
-            num_classes,
-            in_channels,
-            loss_cls,
-            topk=topk,
-            average_clips=average_clips,
-            init_cfg=init_cfg)
+        super().__init__(num_classes, in_channels, loss_cls, **kwargs)
         if not isinstance(self.loss_cls, HyperbolicProtoLoss):
             raise TypeError(
                 f'{name}: loss_cls must be a HyperbolicProtoLoss (or '
@@ -91,6 +92,19 @@ class BasePrototypeHead(BaseHead):
                                               prototype_shape, epsilon,
                                               unit_norm)
         self.prototype_sources = None
+
+    @property
+    def prototype_sources(self) -> Optional[PrototypeSources]:
+        """PrototypeSources | None: Provenance of the projected prototypes."""
+        return self._prototype_sources
+
+    @prototype_sources.setter
+    def prototype_sources(self, value: Optional[PrototypeSources]) -> None:
+        if value is not None and not isinstance(value, PrototypeSources):
+            raise TypeError(
+                f'{type(self).__name__}: prototype_sources must be a '
+                f'PrototypeSources or None, got {type(value).__name__}')
+        self._prototype_sources = value
 
     @property
     def prototype_vectors(self) -> nn.Parameter:
@@ -205,21 +219,42 @@ class BasePrototypeHead(BaseHead):
         return losses
 
     def get_extra_state(self) -> Dict:
-        """State saved with the parameters: ``prototype_sources``."""
-        check_plain(self.prototype_sources, 'prototype_sources',
-                    type(self).__name__)
-        return dict(prototype_sources=self.prototype_sources)
+        """State saved with the parameters: ``prototype_sources``, as plain
+        types."""
+        sources = self.prototype_sources
+        return dict(
+            prototype_sources=None if sources is None else sources.to_plain())
 
     def set_extra_state(self, state: Dict) -> None:
         """Restore the state written by :meth:`get_extra_state`."""
+        name = type(self).__name__
         if not isinstance(state, dict) or 'prototype_sources' not in state:
             raise ValueError(
-                f'{type(self).__name__}: the extra state of a checkpoint '
-                f'must be a dict with key "prototype_sources", got '
-                f'{type(state).__name__}')
-        check_plain(state['prototype_sources'], 'prototype_sources',
-                    type(self).__name__)
-        self.prototype_sources = state['prototype_sources']
+                f'{name}: the extra state of a checkpoint must be a dict '
+                f'with key "prototype_sources", got {type(state).__name__}')
+        sources = state['prototype_sources']
+        self.prototype_sources = None if sources is None else \
+            PrototypeSources.from_plain(sources, f'{name}: prototype_sources')
+
+
+def top_k_accuracies(cls_score: Tensor, labels: Tensor,
+                     topk: Sequence[int]) -> Dict[str, Tensor]:
+    """Top-k accuracies to log, as in MMAction2's ``BaseHead``.
+
+    Args:
+        cls_score (Tensor): Shape (B, K).
+        labels (Tensor): Shape (B, ).
+        topk (Sequence[int]): The k values.
+
+    Returns:
+        dict[str, Tensor]: ``top{k}_acc`` per k.
+    """
+    accs = top_k_accuracy(cls_score.detach().float().cpu().numpy(),
+                          labels.detach().cpu().numpy(), topk)
+    return {
+        f'top{k}_acc': torch.tensor(acc, device=cls_score.device)
+        for k, acc in zip(topk, accs)
+    }
 
 
 def one_hot_identity(prototype_node: Tensor, num_nodes: int) -> Tensor:

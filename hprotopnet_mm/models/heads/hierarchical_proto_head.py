@@ -8,7 +8,8 @@ from mmaction.registry import MODELS
 from mmaction.utils import ConfigType, SampleList
 from ..layers import HyperbolicLogits
 from .base_prototype_head import BasePrototypeHead, one_hot_identity
-from .utils import load_hierarchy_and_embedding, set_level_scores
+from .hierarchy_loading import load_hierarchy_and_embedding
+from .level_scores import set_level_scores
 
 
 def node_connection_weights(node_tangents: Tensor, prototype_node: Tensor,

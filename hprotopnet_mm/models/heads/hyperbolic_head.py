@@ -9,8 +9,9 @@ from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from mmaction.utils import ConfigType, SampleList
 from ..layers import HyperbolicLogits
-from .utils import (load_hierarchy_and_embedding, select_feature,
-                    set_level_scores)
+from .batch_inputs import select_feature
+from .hierarchy_loading import load_hierarchy_and_embedding
+from .level_scores import set_level_scores
 
 
 @MODELS.register_module()

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from mmaction.registry import MODELS
 from mmaction.utils import ConfigType
+from hprotopnet_mm.hierarchy import ClassHierarchy
 from .base_prototype_head import BasePrototypeHead, one_hot_identity
 
 
@@ -21,7 +22,9 @@ class ProtoPNetHead(BasePrototypeHead):
 
     ``num_prototypes_per_class`` prototypes per class, class 0's first;
     ``prototype_node`` (P, ) holds the class of every prototype and
-    ``prototype_identity`` (P, K) the same one-hot. The last layer starts at
+    ``prototype_identity`` (P, K) the same one-hot. The classes form a
+    one-level ``hierarchy`` (``ClassHierarchy.flat``, nodes named
+    ``'class 0'``, ``'class 1'``, ...). The last layer starts at
     1 for a prototype's own class and ``incorrect_class_connection``
     otherwise.
 
@@ -83,11 +86,20 @@ class ProtoPNetHead(BasePrototypeHead):
             topk=topk,
             average_clips=average_clips,
             init_cfg=init_cfg)
-        self.loss_cls.check_num_levels(1, f'{name} (flat classes)')
+        self.hierarchy = ClassHierarchy.flat(
+            [f'class {k}' for k in range(num_classes)],
+            f'{name} (flat classes)')
+        self.loss_cls.check_num_levels(self.hierarchy.num_levels,
+                                       self.hierarchy.hierarchy_source)
         self.num_prototypes_per_class = num_prototypes_per_class
         self.register_buffer('prototype_node', prototype_node)
         self.register_buffer('prototype_identity',
                              one_hot_identity(prototype_node, num_classes))
+        # Derived from the classes, not saved.
+        self.register_buffer(
+            'prototype_level',
+            torch.zeros_like(prototype_node),
+            persistent=False)
         self.last_layer = nn.Linear(
             self.num_prototypes, num_classes, bias=False)
         with torch.no_grad():
@@ -104,8 +116,8 @@ class ProtoPNetHead(BasePrototypeHead):
     def _loss_inputs(self, labels: Tensor) -> Dict:
         return dict(
             prototype_node=self.prototype_node,
-            prototype_level=torch.zeros_like(self.prototype_node),
+            prototype_level=self.prototype_level,
             label_nodes=labels[:, None],
             last_layer_weight=self.last_layer.weight,
             last_layer_mask=1 - self.prototype_identity.t(),
-            level_names=('leaf', ))
+            level_names=self.hierarchy.level_names)
