@@ -6,6 +6,8 @@
         [--base-channels 64] [--projection-clips 8]
         [--memory-clips 200 2000] [--memory-repeats 3]
         [--threads 1] [--clock cpu|wall] [--seed 0]
+        [--segment-videos 4] [--segment-video-seconds 120]
+        [--segment-frame-size 360 640] [--segment-loading-only]
 
 Every figure is a ratio to its baseline, measured in one run. Timed variants
 run interleaved (variant order reversed every round, A B C .. C B A ..) after
@@ -53,16 +55,22 @@ ratios compare wall times (the CPU time does not count the GPU's work).
 4. The prototype distances of the head: the vectorised
    ``PrototypeLayer.distance_maps`` against a per-prototype Python loop on
    the same inputs (after checking that both agree).
+5. Data loading of ActivityNet segments read from their untrimmed videos
+   (``ActivityNetSegmentDataset``) against the same segments cut to files
+   of their own, through the train and the test pipeline of
+   ``configs/_base_/datasets/activitynet.py`` (``figure_segment_loading``;
+   ``--segment-loading-only`` runs this figure alone).
 
 The targets (CPU): CPG train step and inference <= 1.10 x I3DHead, the
 projection pass <= 1.3 x the inference pass, the projection peak memory at
-the largest N <= 1.05 x that at the smallest. The table says PASS or MISS
-for each; ``--out`` writes every figure, the times behind it and the
-machine to a JSON file.
+the largest N <= 1.05 x that at the smallest, segment loading <= 1.2 x
+loading cut files. The table says PASS or MISS for each; ``--out`` writes
+every figure, the times behind it and the machine to a JSON file.
 
 The measurements live in ``tools/benchmarking/``: ``timing`` (interleaved
 rounds, paired ratios), ``models`` (recognizers and synthetic clips),
-``speed`` (figures 1, 2, 4), ``memory`` (figure 3) and ``report``.
+``speed`` (figures 1, 2, 4), ``memory`` (figure 3), ``segments`` (figure 5)
+and ``report``.
 """
 import argparse
 import gc
@@ -73,6 +81,7 @@ import os.path as osp
 import sys
 import tempfile
 import time
+from typing import Dict, List, Tuple
 
 import torch
 from mmengine.logging import MMLogger
@@ -82,6 +91,7 @@ from benchmarking.memory import figure_memory, memory_worker
 from benchmarking.models import (DATASETS, MODEL_CONFIG, head_config,
                                  hierarchy_files, recognizer_config)
 from benchmarking.report import machine_info, print_table
+from benchmarking.segments import figure_segment_loading
 from benchmarking.speed import (figure_distances, figure_projection,
                                 figure_steps)
 from mmaction.registry import MODELS
@@ -94,6 +104,8 @@ TARGETS = (
     ('inference/activitynet/hproto_cpg', 1.10),
     ('projection_pass', 1.3),
     ('projection_peak_memory', 1.05),
+    ('segment_loading/train', 1.2),
+    ('segment_loading/test', 1.2),
 )
 
 
@@ -136,6 +148,24 @@ def parse_args(argv=None):
         type=int,
         help='fresh processes per clip count of figure 3 (3)')
     parser.add_argument(
+        '--segment-videos',
+        type=int,
+        help='synthetic ActivityNet videos of figure 5 (4)')
+    parser.add_argument(
+        '--segment-video-seconds',
+        type=float,
+        help='their length in seconds (120)')
+    parser.add_argument(
+        '--segment-frame-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='their frame size (360 640, YouTube\'s 360p)')
+    parser.add_argument(
+        '--segment-loading-only',
+        action='store_true',
+        help='run figure 5 (segment loading) alone')
+    parser.add_argument(
         '--threads',
         type=int,
         help='torch threads (cpu: 1, see --clock; cuda: torch default)')
@@ -154,12 +184,15 @@ def parse_args(argv=None):
         base_channels=(8, 64),
         projection_clips=(2, 8),
         memory_clips=((8, 32), (200, 2000)),
-        memory_repeats=(1, 3))
+        memory_repeats=(1, 3),
+        segment_videos=(2, 4),
+        segment_video_seconds=(12.0, 120.0),
+        segment_frame_size=((64, 64), (360, 640)))
     for name, (quick, full) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     for name in ('repeats', 'batch_size', 'base_channels', 'projection_clips',
-                 'memory_repeats'):
+                 'memory_repeats', 'segment_videos'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
@@ -180,6 +213,44 @@ def parse_args(argv=None):
     return args
 
 
+def model_figures(args, folder: str) -> Tuple[Dict, Dict, List[int]]:
+    """Figures 1-4; returns them, the hierarchy files and the backbone's
+    feature map shape."""
+    files = {
+        dataset: hierarchy_files(dataset, folder, args.seed)
+        for dataset in DATASETS
+    }
+    print('figure 1: train step and inference', file=sys.stderr)
+    figures = figure_steps(args, files)
+    gc.collect()
+    # The backbone's output for one clip gives the feature map size.
+    backbone_cfg = recognizer_config(
+        args.model_config,
+        head_config('i3d', files['ucf101'], 101, args.base_channels * 8),
+        args.base_channels)['backbone']
+    torch.manual_seed(args.seed)
+    backbone = MODELS.build(backbone_cfg).to(args.device)
+    backbone.eval()  # ResNet3d.train returns None: no chaining
+    with torch.no_grad():
+        feature_shape = list(
+            backbone(
+                torch.zeros((1, 3) + tuple(args.clip),
+                            device=args.device)).shape[1:])
+    del backbone
+    print('figure 2: projection pass', file=sys.stderr)
+    figures.update(figure_projection(args, files['activitynet']))
+    gc.collect()
+    print('figure 3: projection memory', file=sys.stderr)
+    figures['projection_peak_memory'] = figure_memory(args,
+                                                      files['activitynet'],
+                                                      feature_shape)
+    print('figure 4: prototype distances', file=sys.stderr)
+    figures['prototype_distances'] = figure_distances(args,
+                                                      files['activitynet'],
+                                                      feature_shape)
+    return figures, files, feature_shape
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
@@ -192,38 +263,16 @@ def main(argv=None):
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        files = {
-            dataset: hierarchy_files(dataset, folder, args.seed)
-            for dataset in DATASETS
-        }
-        print('figure 1: train step and inference', file=sys.stderr)
-        figures = figure_steps(args, files)
-        gc.collect()
-        # The backbone's output for one clip gives the feature map size.
-        backbone_cfg = recognizer_config(
-            args.model_config,
-            head_config('i3d', files['ucf101'], 101, args.base_channels * 8),
-            args.base_channels)['backbone']
-        torch.manual_seed(args.seed)
-        backbone = MODELS.build(backbone_cfg).to(args.device)
-        backbone.eval()  # ResNet3d.train returns None: no chaining
-        with torch.no_grad():
-            feature_shape = list(
-                backbone(
-                    torch.zeros((1, 3) + tuple(args.clip),
-                                device=args.device)).shape[1:])
-        del backbone
-        print('figure 2: projection pass', file=sys.stderr)
-        figures.update(figure_projection(args, files['activitynet']))
-        gc.collect()
-        print('figure 3: projection memory', file=sys.stderr)
-        figures['projection_peak_memory'] = figure_memory(
-            args, files['activitynet'], feature_shape)
-        print('figure 4: prototype distances', file=sys.stderr)
-        figures['prototype_distances'] = figure_distances(
-            args, files['activitynet'], feature_shape)
+        if args.segment_loading_only:
+            figures, files, feature_shape = {}, {}, None
+        else:
+            figures, files, feature_shape = model_figures(args, folder)
+        print('figure 5: segment loading', file=sys.stderr)
+        figures.update(figure_segment_loading(args, folder))
     targets = []
     for name, limit in TARGETS:
+        if name not in figures:
+            continue
         ratio = figures[name]['ratio']
         targets.append(
             dict(
@@ -238,11 +287,14 @@ def main(argv=None):
           f'{machine["torch_threads"]} torch threads, device {args.device}' +
           (f' ({machine["gpu"]})' if 'gpu' in machine else '') +
           f'; torch {machine["torch"]}')
-    print(f'clips {args.batch_size} x 3 x {"x".join(map(str, args.clip))}, '
-          f'base_channels {args.base_channels}, feature map '
-          f'{"x".join(map(str, feature_shape))}; median of {args.repeats} '
-          f'interleaved rounds after {args.warmup} warm-up; ratio = median '
-          f'of per-round ratios of {args.clock} time' +
+    if feature_shape is not None:
+        print(f'clips {args.batch_size} x 3 x '
+              f'{"x".join(map(str, args.clip))}, base_channels '
+              f'{args.base_channels}, feature map '
+              f'{"x".join(map(str, feature_shape))}')
+    print(f'median of {args.repeats} interleaved rounds after {args.warmup} '
+          f'warm-up; ratio = median of per-round ratios of {args.clock} '
+          'time' +
           (' (QUICK: sizes too small to mean anything)' if args.quick else ''))
     print()
     print_table(figures, targets)
@@ -270,7 +322,10 @@ def main(argv=None):
                 clock=args.clock,
                 seed=args.seed,
                 embeddings={d: files[d]['embedding_source']
-                            for d in DATASETS}),
+                            for d in files},
+                segment_videos=args.segment_videos,
+                segment_video_seconds=args.segment_video_seconds,
+                segment_frame_size=list(args.segment_frame_size)),
             figures=figures,
             targets=targets,
             total_seconds=elapsed)
