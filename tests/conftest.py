@@ -18,15 +18,16 @@ def _mmaction_scope():
 
 @pytest.fixture(scope='session')
 def toy_data(tmp_path_factory):
-    """A small toy dataset (12 leaves, 2 train + 1 val clip each) on disk,
-    with a 32-d embedding of its hierarchy at ``<root>/embedding_d32.pth``
-    (the toy configs' layout)."""
+    """A small toy dataset (12 leaves, 2 train + 1 val + 1 test clip each) on
+    disk, with a 32-d embedding of its hierarchy at
+    ``<root>/embedding_d32.pth`` (the toy configs' layout)."""
     from hprotopnet_mm.datasets import make_toy_dataset
     from hprotopnet_mm.hierarchy import (ClassHierarchy, embed_hierarchy,
                                          save_embedding)
     out = tmp_path_factory.mktemp('toy')
     files = make_toy_dataset(str(out), seed=0, train_per_class=2,
-                             val_per_class=1, ambiguous_per_pair=1)
+                             val_per_class=1, test_per_class=1,
+                             ambiguous_per_pair=1)
     hierarchy = ClassHierarchy.from_files(files.hierarchy, files.label_map)
     save_embedding(osp.join(files.root, 'embedding_d32.pth'),
                    embed_hierarchy(hierarchy, dim=32, epochs=100))

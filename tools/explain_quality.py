@@ -86,10 +86,8 @@ def measure_video(explainer, path, label, args, seed):
     """Per (clip, prototype) pair of one video: the prototype, its clean
     peak and hit, the part's chance, and the peaks and hits under noise."""
     raw, inputs, out, holds = decode(explainer, path, label, args)
-    nodes = explainer.hierarchy.ancestor_path(label) \
-        if explainer.hierarchy is not None else [label]
     protos, on_object = [], []
-    for node in nodes:
+    for node in explainer.hierarchy.ancestor_path(label):
         mine = explainer.top_prototypes(node, out['similarities'][0],
                                         explainer.head.num_prototypes)
         protos += mine

@@ -43,6 +43,7 @@ from hprotopnet_mm.explain import (PrototypeExplainer, load_clips,  # noqa
 from hprotopnet_mm.explain.pointing import (  # noqa: E402
     pointing_pipeline, pointing_rows, toy_object_grids)
 
+
 def build_parser(description):
     """The command line shared by the tools that test explanations on a
     labelled split of the toy dataset."""
@@ -180,9 +181,6 @@ def summarize(rows, holds):
 def main(argv=None):
     args = parse_args(argv)
     explainer, videos = load_split(args)
-    if explainer.hierarchy is None:
-        raise ValueError(f'{args.config}: the pointing test follows the '
-                         'class hierarchy; this model has none')
     rows, holds = [], []
     for path, label in videos:
         video_rows, video_holds = point_video(explainer, path, label, args)

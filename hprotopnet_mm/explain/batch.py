@@ -94,8 +94,7 @@ def explain_split(explainer: PrototypeExplainer,
             answer = data['abstain']['node']
             entry['abstain'] = data['abstain']
             entry['abstain_covers_labels'] = bool(
-                answer != ROOT and explainer.hierarchy is not None
-                and bool(explainer.hierarchy.leaf_membership[
+                answer != ROOT and bool(explainer.hierarchy.leaf_membership[
                     answer, torch.tensor(labels, dtype=torch.long)].all())
                 and len(labels) > 0)
         if data['faithfulness'] is not None:
