@@ -8,17 +8,20 @@ process. Before each sample a worker writes the video it is about to decode
 into a small file named after its process id, in a folder the training
 process made (:class:`DecodingRecord`), and empties it when the sample is
 done. :func:`name_crashed_workers` turns the DataLoader's error into a
-:class:`BadVideoError` that names the video.
+:class:`BadVideoError` that names the video (a crashed worker keeps its
+record; one that ends normally removes it).
 """
 import atexit
 import contextlib
+import gc
 import os
 import os.path as osp
 import re
 import shutil
 import tempfile
+import time
 from multiprocessing.util import Finalize
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 from .errors import BadVideoError
 
@@ -85,40 +88,106 @@ class DecodingRecord:
             self.write('')
 
 
-def crashed_worker_videos(message: str) -> List[Tuple[int, str]]:
-    """(pid, video) of the workers named in a DataLoader error message that
-    were decoding a video when they died; their records are removed."""
-    match = _WORKER_PIDS.search(message)
-    if match is None or _folder is None or _folder_owner != os.getpid():
+def _is_dead(pid: int) -> bool:
+    """Whether process ``pid`` has ended (gone or a zombie; Linux /proc)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        return False
+
+
+def crashed_worker_videos(message: str,
+                          wait: float = 0.0) -> List[Tuple[int, str]]:
+    """(pid, video) of DataLoader workers that died while decoding a video:
+    the workers a DataLoader error ``message`` names, or, when it names
+    none, the ended workers whose record names a video (waiting up to
+    ``wait`` seconds for a dying one)."""
+    if _folder is None or _folder_owner != os.getpid():
         return []
-    found = []
-    for pid in (int(p) for p in match.group(1).split(',') if p.strip()):
-        path = osp.join(_folder, str(pid))
+    match = _WORKER_PIDS.search(message)
+    if match is not None:
+        pids = [int(p) for p in match.group(1).split(',') if p.strip()]
+    else:
+        pids = [int(n) for n in os.listdir(_folder) if n.isdigit()]
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for pid in pids:
+            try:
+                with open(osp.join(_folder, str(pid))) as f:
+                    text = f.read().strip()
+            except FileNotFoundError:
+                continue
+            if text and (match is not None or _is_dead(pid)):
+                found.append((pid, text))
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def _stop_loaders_of(pids: Set[int]) -> None:
+    """Shut down the DataLoader iterators whose workers include ``pids``:
+    their other workers stop, and PyTorch forgets the dead one, whose
+    death its SIGCHLD handler would otherwise report again, anywhere, as
+    long as the iterator lives (the error's traceback keeps it)."""
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+    for obj in gc.get_objects():
+        # type(), not isinstance(): no lazy attribute of other objects runs
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter) and any(
+                w.pid in pids for w in getattr(obj, '_workers', [])):
+            obj._shutdown_workers()
+
+
+def _named_crash(err: Exception) -> Optional[BadVideoError]:
+    """The :class:`BadVideoError` for a DataLoader error caused by a worker
+    that died while decoding a video, or None."""
+    if isinstance(err, RuntimeError) and not _WORKER_PIDS.search(str(err)):
+        return None
+    what = str(err).strip() if isinstance(err, RuntimeError) else \
+        f'A DataLoader worker died ({type(err).__name__}: {err})'
+    found: List[Tuple[int, str]] = []
+    for _ in range(5):
         try:
-            with open(path) as f:
-                text = f.read().strip()
-        except FileNotFoundError:
-            continue
-        _remove(path)
-        if text:
-            found.append((pid, text))
-    return found
+            found = found or crashed_worker_videos(
+                what, wait=0 if _WORKER_PIDS.search(what) else 2.0)
+            if found:
+                _stop_loaders_of({pid for pid, _ in found})
+            break
+        except RuntimeError as late:
+            # PyTorch's SIGCHLD handler reported the dead worker meanwhile
+            if not _WORKER_PIDS.search(str(late)):
+                raise
+            if not _WORKER_PIDS.search(what):
+                what = str(late).strip()
+    if not found:
+        return None
+    for pid, _ in found:
+        _remove(osp.join(_folder, str(pid)))
+    videos = '\n'.join(f'  worker {pid}: {video}' for pid, video in found)
+    return BadVideoError(
+        f'{what}\nThe worker was decoding:\n{videos}\nA crash inside the '
+        'video decoder cannot be caught or skipped (it ends the worker '
+        'process); the file is probably damaged. Re-encode it or remove it '
+        'from the list, then continue with --resume.')
 
 
 @contextlib.contextmanager
 def name_crashed_workers() -> Iterator[None]:
-    """Turn the RuntimeError of a DataLoader whose worker died while
-    decoding a video into a :class:`BadVideoError` naming the video."""
+    """Turn the error of a DataLoader whose worker died while decoding a
+    video into a :class:`BadVideoError` naming the video.
+
+    PyTorch reports a dead worker as ``RuntimeError: DataLoader worker (pid
+    N) ...``; when the worker dies after it sent a batch whose tensors the
+    training process has not fetched yet, fetching them fails first, with a
+    ``ConnectionError`` (or ``EOFError``) that names no worker.
+    """
     try:
         yield
-    except RuntimeError as err:
-        found = crashed_worker_videos(str(err))
-        if not found:
+    except (RuntimeError, ConnectionError, EOFError) as err:
+        named = _named_crash(err)
+        if named is None:
             raise
-        videos = '\n'.join(f'  worker {pid}: {video}' for pid, video in found)
-        raise BadVideoError(
-            f'{str(err).strip()}\nThe worker was decoding:\n{videos}\nA crash '
-            'inside the video decoder cannot be caught or skipped (it ends '
-            'the worker process); the file is probably damaged. Re-encode it '
-            'or remove it from the list, then continue with --resume.'
-        ) from err
+        raise named from err
