@@ -234,7 +234,7 @@ def test_decoder_crash_in_a_dataloader_worker_names_the_video(
     assert message.startswith(('DataLoader worker (pid',
                                'A DataLoader worker died ('))
     video = osp.join(toy_data.video_root, crashing)
-    assert f'The worker was decoding:\n  worker ' in message
+    assert 'The worker was decoding:\n  worker ' in message
     assert f': {ann_file}:6: {video}\n' in message
     # PyTorch's error, or the failed fetch of a batch the worker had sent
     assert isinstance(err.value.__cause__,
@@ -245,8 +245,9 @@ def test_worker_dead_before_its_batch_was_fetched_is_named():
     """A worker that dies right after sending a batch makes fetching the
     batch's tensors fail with a ConnectionError that names no worker; the
     ended worker's record still names its video."""
-    ended = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
-                           capture_output=True, text=True, check=True)
+    ended = subprocess.run(
+        [sys.executable, '-c', 'import os; print(os.getpid())'],
+        capture_output=True, text=True, check=True)
     pid = int(ended.stdout)
     record = osp.join(decoding_records.records_folder(), str(pid))
     with open(record, 'w') as f:

@@ -38,7 +38,7 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[str, int,
 
 def _find(data: bytes, path: List[str], start: int = 0,
           end: Optional[int] = None) -> Tuple[int, int]:
-    """(offset, size) of the first box along ``path``, e.g. ['moov', 'trak']."""
+    """(offset, size) of the first box along ``path`` (['moov', 'trak'])."""
     end = len(data) if end is None else end
     for kind, at, size in _boxes(data, start, end):
         if kind == path[0]:

@@ -380,8 +380,8 @@ class CheckedVideoDataset(VideoDataset):
             if self._same_label is None:
                 self._same_label = {}
                 for i in range(len(self)):
-                    self._same_label.setdefault(
-                        self._single_label(self.get_data_info(i)), []).append(i)
+                    label_i = self._single_label(self.get_data_info(i))
+                    self._same_label.setdefault(label_i, []).append(i)
             same = self._same_label[label]
             at = same.index(idx)
             order = same[at + 1:] + same[:at]

@@ -27,7 +27,8 @@ from mmengine import dist
 from mmengine.hooks import Hook
 
 from mmaction.registry import HOOKS
-from hprotopnet_mm.datasets import STAND_IN_KEY, BadVideoError, CheckedVideoDataset
+from hprotopnet_mm.datasets import (STAND_IN_KEY, BadVideoError,
+                                    CheckedVideoDataset)
 
 MAX_LISTED = 20  # videos spelled out in a message; the rest are counted
 
