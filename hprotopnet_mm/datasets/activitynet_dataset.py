@@ -40,10 +40,10 @@ from mmengine.logging import print_log
 from mmaction.registry import DATASETS
 from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR
 from .checked_video_dataset import (MAX_LISTED, AnnotationError,
-                                    CheckedVideoDataset, _listing,
-                                    checked_video_meta)
+                                    CheckedVideoDataset, _listing)
 from .segment_sampling import (DecordSegmentInit, check_segment,
                                segment_frame_range)
+from .video_probe import checked_video_meta
 
 DEFAULT_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'activitynet_label_map.txt')
 

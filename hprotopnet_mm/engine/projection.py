@@ -45,6 +45,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from torch import Tensor, nn
 
+from hprotopnet_mm.datasets import STAND_IN_KEY
+
 _HEAD_ATTRIBUTES = ('prototype_layer', 'prototype_vectors', 'prototype_node',
                     'forward_features', 'distance_maps', 'last_layer')
 
@@ -266,6 +268,9 @@ def _iterate_clips(model: nn.Module, dataloader, clips_per_forward: int,
                 f'batch {seen - 1} of the projection dataloader holds '
                 f'{len(samples)} samples, its batch sampler {len(indices)}')
         for i, (sample, index) in enumerate(zip(samples, indices)):
+            if sample.metainfo.get(STAND_IN_KEY):
+                continue  # its video failed to decode; the stand-in is
+                # another clip of the dataset, searched at its own index
             source = _sample_source(sample, dataloader.dataset, index,
                                     num_views)
             for view in range(num_views):

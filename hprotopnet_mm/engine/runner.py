@@ -20,6 +20,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import (_load_checkpoint_to_model,
                                         find_latest_checkpoint)
 
+from hprotopnet_mm.datasets import name_crashed_workers
 from .checkpoint_format import from_plain, to_plain
 from .checkpoint_trust import (UntrustedCheckpointError, load_trusted_checkpoint,
                                load_untrusted_checkpoint)
@@ -39,9 +40,24 @@ class HProtoRunner(Runner):
     * ``save_checkpoint`` writes to a temporary file in the same folder and
       renames it, so a process killed mid-write never leaves a truncated
       checkpoint under the final name.
+    * ``train``, ``val`` and ``test`` report a DataLoader worker killed by a
+      video decoder crash with the video it was decoding
+      (:func:`~hprotopnet_mm.datasets.name_crashed_workers`).
     """
 
     _resuming_from = None
+
+    def train(self):
+        with name_crashed_workers():
+            return super().train()
+
+    def val(self):
+        with name_crashed_workers():
+            return super().val()
+
+    def test(self):
+        with name_crashed_workers():
+            return super().test()
 
     def load_or_resume(self) -> None:
         if self._resume and self._load_from is None and not self._has_loaded:

@@ -31,6 +31,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmaction.registry import METRICS
+from ...datasets import STAND_IN_KEY
 from ...hierarchy import ClassHierarchy
 
 #: Names of the hop radii reported by the metric, with their radius.
@@ -588,9 +589,15 @@ class HierarchicalAccuracy(BaseMetric):
         Args:
             data_batch (Sequence): A batch of data from the dataloader
                 (unused).
-            data_samples (Sequence[dict]): Outputs of the model.
+            data_samples (Sequence[dict]): Outputs of the model; samples
+                that stand in for a video that failed to decode are left
+                out.
         """
         for data_sample in data_samples:
+            if data_sample.get(STAND_IN_KEY):
+                # it stands in for a video that failed to decode
+                # (CheckedVideoDataset, on_bad_video='skip'): not scored
+                continue
             where = (f'data sample {len(self.results)} (video '
                      f'{data_sample.get(self.video_key, "unnamed")}, '
                      f'hierarchy {self.hierarchy_file})')
