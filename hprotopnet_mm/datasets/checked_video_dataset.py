@@ -157,6 +157,7 @@ class CheckedVideoDataset(VideoDataset):
         self.skipped: List[dict] = []
         self.decoding_record = DecodingRecord(records_folder())
         self._same_label: Optional[dict] = None
+        self._num_listed: Optional[int] = None
         num_classes = kwargs.pop('num_classes', None)
         if self.class_names is not None:
             if num_classes is None:
@@ -329,6 +330,18 @@ class CheckedVideoDataset(VideoDataset):
             if problem is None
         ]
 
+    def listed_videos(self) -> int:
+        """Number of videos the annotations name, each counted once: the
+        files of the samples and those the check left out
+        (``max_bad_ratio`` is a share of it)."""
+        if self._num_listed is None:
+            files = {
+                self.get_data_info(i)['filename']
+                for i in range(len(self))
+            }
+            self._num_listed = len(files) + len(self.skipped)
+        return self._num_listed
+
     # ------------------------------------------------------------------
     # decoding
     # ------------------------------------------------------------------
@@ -439,10 +452,12 @@ class CheckedVideoDataset(VideoDataset):
 
 def _is_decoding_error(transform, err: Exception) -> bool:
     """Whether ``err`` of ``transform`` means the video cannot be decoded:
-    raised by one of MMAction2's loading transforms, by decord or by the
-    file system."""
-    if type(transform).__module__ == LOADING_MODULE or \
-            isinstance(err, OSError):
+    raised by one of MMAction2's loading transforms (or a transform derived
+    from one, such as ``DecordSegmentInit``), by decord or by the file
+    system."""
+    if isinstance(err, OSError) or any(
+            cls.__module__ == LOADING_MODULE
+            for cls in type(transform).__mro__):
         return True
     return type(err).__name__ == 'DECORDError'
 

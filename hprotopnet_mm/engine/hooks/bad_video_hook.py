@@ -170,7 +170,7 @@ class BadVideoHook(Hook):
             for info in dataset.skipped
         ]
         bad = skipped + list(self._failed.get(mode, {}).values())
-        listed = len(dataset) + len(dataset.skipped)
+        listed = dataset.listed_videos()
         if len(bad) <= dataset.max_bad_ratio * listed:
             return
         raise BadVideoError(
