@@ -13,7 +13,8 @@ a video unusable is a failure; the exit code is 1 if any failed.
         [--workers N]
 
 Without ``--videos`` it makes the toy dataset (seed 0, 2 training clips a
-class: 42 mp4 videos) in a temporary folder.
+class, 1 validation and 1 test clip: 54 mp4 videos) in a temporary
+folder.
 """
 import argparse
 import glob
@@ -60,7 +61,8 @@ def toy_videos(folder):
     sys.path.insert(0, REPO_ROOT)
     from hprotopnet_mm.datasets import make_toy_dataset
     return make_toy_dataset(folder, seed=0, train_per_class=2,
-                            val_per_class=1, ambiguous_per_pair=1).video_root
+                            val_per_class=1, test_per_class=1,
+                            ambiguous_per_pair=1).video_root
 
 
 def run(paths_file, count, workers):
