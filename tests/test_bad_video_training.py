@@ -4,7 +4,10 @@ through both projections, names the videos in its log and, killed and
 resumed, ends bit-identical to the uninterrupted run; too many bad videos
 stop a run with their list; a decoder crash in a DataLoader worker stops it
 with the video's name; testing leaves stand-ins out of the metrics."""
+import glob
+import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -14,6 +17,7 @@ from mmengine.config import Config
 
 from conftest import (REPO_ROOT, retarget_toy_config, stoppable_config,
                       train_until)
+from hprotopnet_mm.models.heads import PrototypeSources
 from test_resume_projection import CONFIG, last_checkpoint
 from test_resume_projection import options as resume_options  # noqa: F401
 from video_faults import cut_after_header, damage_middle
@@ -41,7 +45,7 @@ def bad_list(toy_data, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def options(resume_options, bad_list):
+def options(resume_options, bad_list):  # noqa: F811
     """The options of the resume test, on the list with two bad videos
     (2 of 14: max_bad_ratio=0.2 lets the run go on)."""
     ann_file = bad_list[0]
@@ -77,11 +81,26 @@ def test_training_with_bad_videos_finishes_and_names_them(
     for epoch in (1, 2):
         assert f'Prototype projection after epoch {epoch}: searching 13 ' \
             'clips' in log
+        # the last-layer phase (3 iterations: all 13 clips) replaces the
+        # damaged video too and counts it in the message hub
+        assert f'Last-layer phase after epoch {epoch}: 1 sample(s) whose ' \
+            'video failed to decode were replaced by stand-ins' in log
+        assert re.search(f'Last-layer phase after epoch {epoch} \\[3/3\\] '
+                         'loss: .*bad_samples: 1.0000', log)
+    scalars = [
+        json.loads(line) for path in glob.glob(
+            osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+        for line in open(path)
+    ]
+    assert [s['last_layer/bad_samples'] for s in scalars
+            if 'last_layer/loss' in s] == [1, 1]
     assert last_checkpoint(work_dir) == 'epoch_2.pth'
     final = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=True)
-    sources = final['state_dict']['cls_head._extra_state']['prototype_sources']
-    assert all(r is not None and r['filename'] not in (damaged, cut)
-               for r in sources['prototypes'])
+    sources = PrototypeSources.from_plain(
+        final['state_dict']['cls_head._extra_state']['prototype_sources'],
+        'epoch_2.pth')
+    assert all(r is not None and r.filename not in (damaged, cut)
+               for r in sources.prototypes)
 
 
 def test_resume_with_bad_videos_gives_uninterrupted_result(
@@ -126,6 +145,8 @@ def test_testing_leaves_stand_ins_out_of_the_metrics(
     assert 'Epoch(test): 1 sample(s) whose video failed to decode were ' \
         'replaced by stand-ins, left out of the metrics:' in log
     assert f'{test_list}:13: {damaged}: DecordDecode: ' in log
+    # the count reaches the message hub: the test epoch's log line
+    assert re.search(r'Epoch\(test\) \[\d+/\d+\] .*bad_samples: 1\s', log)
     assert osp.isfile(tmp_path / 'test' / 'metrics.json')
 
 

@@ -24,8 +24,8 @@ from mmcv.transforms import BaseTransform
 from mmaction.registry import TRANSFORMS
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[Tuple[str, int,
-                                                              int]]:
+def _boxes(data: bytes, start: int,
+           end: int) -> Iterator[Tuple[str, int, int]]:
     """(type, offset, size) of the ISO media boxes in data[start:end]."""
     at = start
     while at + 8 <= end:

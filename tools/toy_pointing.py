@@ -43,6 +43,7 @@ from hprotopnet_mm.explain import (PrototypeExplainer, load_clips,  # noqa
 from hprotopnet_mm.explain.pointing import (  # noqa: E402
     pointing_pipeline, pointing_rows, toy_object_grids)
 
+
 def build_parser(description):
     """The command line shared by the tools that test explanations on a
     labelled split of the toy dataset."""

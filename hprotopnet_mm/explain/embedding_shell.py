@@ -11,7 +11,6 @@ point at the float32 boundary of the ball no longer moves at all.
 from typing import Dict
 
 import numpy as np
-import torch
 from geoopt import PoincareBall
 from torch import Tensor
 
@@ -79,4 +78,3 @@ def shell_summary(h: Tensor, node_embeddings: Tensor, node_levels: Tensor,
                     & (radius <= leaf_max * (1 + 1e-4)))),
         at_float32_boundary=float(
             np.mean(norm >= 1 - 1.5 * FLOAT32_BOUNDARY_EPS)))
-

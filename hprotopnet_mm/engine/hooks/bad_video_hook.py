@@ -10,8 +10,10 @@ too) and
 
 * puts the number of stand-ins of the current training epoch into the
   message hub (``train/bad_samples``: every training log line and the
-  scalar backends show it) and logs, after every epoch that had any, the
-  videos that failed with their errors (validation and test too);
+  scalar backends show it; ``val/``, ``test/`` and, for the last-layer
+  phase of :class:`~hprotopnet_mm.engine.loops.LastLayerLoop`,
+  ``last_layer/bad_samples`` likewise) and logs, after every epoch or
+  phase that had any, the videos that failed with their errors;
 * raises :class:`BadVideoError` listing them when the bad videos of a
   dataset (left out by the check, or failed while decoding, each counted
   once) exceed its ``max_bad_ratio`` of the listed videos.
@@ -77,9 +79,9 @@ def _describe(failures: List[dict]) -> str:
 
 @HOOKS.register_module()
 class BadVideoHook(Hook):
-    """Count, log and limit bad videos of the train, val and test loops
-    (module doc). Runs before ``LoggerHook``, so each training log line
-    holds the count."""
+    """Count, log and limit bad videos of the train, val and test loops and
+    of the last-layer phase (module doc). Runs before ``LoggerHook``, so
+    each log line holds the count."""
 
     priority = 'ABOVE_NORMAL'
 
@@ -96,14 +98,21 @@ class BadVideoHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        dataset = self._collect(runner, 'train', runner.train_loop,
-                                data_batch)
-        if dataset is not None and dataset.on_bad_video == 'skip':
-            runner.message_hub.update_scalar('train/bad_samples',
-                                             len(self._epoch['train']))
+        self._collect(runner, 'train', runner.train_loop, data_batch)
 
     def after_train_epoch(self, runner) -> None:
         self._summary(runner, 'train', f'Epoch(train) [{runner.epoch + 1}]')
+
+    # the last-layer phase (LastLayerLoop's hook points) ---------------
+    def before_last_layer_phase(self, runner, loop) -> None:
+        self._start(runner, 'last_layer', loop)
+
+    def after_last_layer_iter(self, runner, loop, batch_idx: int,
+                              data_batch=None, outputs=None) -> None:
+        self._collect(runner, 'last_layer', loop, data_batch)
+
+    def after_last_layer_phase(self, runner, loop) -> None:
+        self._summary(runner, 'last_layer', loop.title)
 
     # val / test -------------------------------------------------------
     def before_val(self, runner) -> None:
@@ -134,26 +143,29 @@ class BadVideoHook(Hook):
         if dataset is not None:
             self._check_ratio(dataset, mode)
 
-    def _collect(self, runner, mode: str, loop,
-                 data_batch) -> Optional[CheckedVideoDataset]:
+    def _collect(self, runner, mode: str, loop, data_batch) -> None:
+        """Count the stand-ins of a batch, put the count of the epoch (or
+        phase) into the message hub as ``<mode>/bad_samples`` and check
+        the ratio."""
         dataset = checked_dataset(loop)
         if dataset is None or dataset.on_bad_video != 'skip':
-            return dataset  # no stand-ins: a failure raised
+            return  # no stand-ins: a failure raised
         failures = gather_failures(stand_in_failures(data_batch))
         self._epoch.setdefault(mode, []).extend(failures)
         failed = self._failed.setdefault(mode, {})
         for failure in failures:
             failed.setdefault(failure['filename'], failure)
+        runner.message_hub.update_scalar(f'{mode}/bad_samples',
+                                         len(self._epoch[mode]))
         if failures:
             self._check_ratio(dataset, mode)
-        return dataset
 
     def _summary(self, runner, mode: str, when: str) -> None:
         failures = self._epoch.get(mode) or []
         if not failures:
             return
-        what = ('replaced by stand-ins' if mode == 'train' else
-                'replaced by stand-ins, left out of the metrics')
+        what = ('replaced by stand-ins' if mode in ('train', 'last_layer')
+                else 'replaced by stand-ins, left out of the metrics')
         runner.logger.warning(
             f'{when}: {len(failures)} sample(s) whose video failed to decode '
             f'were {what}:\n{_describe(failures)}')
