@@ -120,11 +120,27 @@ def tiny_toy_config(toy, embedding_file, work_dir, **options):
     return cfg
 
 
-def start_train(*args):
+def stoppable_config(config, out_dir):
+    """Write a copy of ``config`` that loads ``tests/stop_at_log_line.py``
+    (see :func:`train_until`); returns its path."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.custom_imports.imports = list(cfg.custom_imports.imports) + [
+        'stop_at_log_line'
+    ]
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='StopAtLogLineHook')
+    ]
+    out = osp.join(str(out_dir), 'stoppable_' + osp.basename(config))
+    cfg.dump(out)
+    return out
+
+
+def start_train(*args, env=None):
     """Start ``tools/train.py ARGS`` in a subprocess, stdout and stderr on
-    one unbuffered pipe. One thread: runs stay fast on a loaded machine;
-    bit-identical results across processes rely on
-    hprotopnet_mm/compat/torchscript_determinism.py."""
+    one unbuffered pipe, the test helpers importable. One thread: runs stay
+    fast on a loaded machine; bit-identical results across processes rely
+    on hprotopnet_mm/compat/torchscript_determinism.py."""
     import os
     import subprocess
     import sys
@@ -134,7 +150,43 @@ def start_train(*args):
         stderr=subprocess.STDOUT,
         text=True,
         cwd=REPO_ROOT,
-        env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+        env=dict(
+            os.environ,
+            PYTHONUNBUFFERED='1',
+            OMP_NUM_THREADS='1',
+            PYTHONPATH=os.pathsep.join(
+                [osp.join(REPO_ROOT, 'tests'),
+                 os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep),
+            **(env or {})))
+
+
+def train_until(config, work_dir, options, *extra, kill_at=None, code=0):
+    """Run ``tools/train.py CONFIG --work-dir WORK_DIR --no-validate EXTRA
+    --cfg-options OPTIONS`` and return its log.
+
+    With ``kill_at`` (``config`` made by :func:`stoppable_config`), the run
+    stops itself when it logs a line containing that text and is killed
+    there (SIGKILL): the kill point does not depend on timing. Otherwise
+    the run must end with exit code ``code``.
+    """
+    from stop_at_log_line import STOP_AT
+    options = ['--cfg-options', *options] if options else []
+    proc = start_train(config, '--work-dir', work_dir, '--no-validate', *extra,
+                       *options, env={STOP_AT: kill_at} if kill_at else None)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if kill_at is not None and kill_at in line:
+            proc.kill()
+            break
+    proc.stdout.close()
+    returncode = proc.wait(timeout=600)
+    log = ''.join(lines)
+    if kill_at is None:
+        assert returncode == code, log[-5000:]
+    else:
+        assert returncode == -9, f'not killed at "{kill_at}":\n' + log[-5000:]
+    return log
 
 
 def logged_key_mismatch(log):

@@ -1,26 +1,32 @@
 """ActivityNetSegmentDataset on a small ActivityNet in the official schema:
 one sample per segment, frames only from inside it (the same frames as
 from the segment cut to a file of its own), missing videos listed once and
-skipped, segments past the end clipped and counted, bad labels named, and
-tools/test.py reporting per-segment video-level metrics."""
+skipped, segments past the end clipped and counted, a video that fails at
+decode time replaced or named, bad labels named, and tools/test.py
+reporting per-segment video-level metrics."""
 import json
 import logging
 import math
+import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import REPO_ROOT
-from hprotopnet_mm.datasets import (ActivityNetSegmentDataset,
-                                    AnnotationError, CheckedVideoDataset,
-                                    SyntheticVideo, cut_segment,
-                                    read_frame_codes, segment_frame_range,
+from hprotopnet_mm.datasets import (STAND_IN_KEY, ActivityNetSegmentDataset,
+                                    AnnotationError, BadVideoError,
+                                    CheckedVideoDataset, SyntheticVideo,
+                                    cut_segment, read_frame_codes,
+                                    segment_frame_range, video_probe,
                                     write_synthetic_activitynet)
 from hprotopnet_mm.datasets.activitynet_dataset import with_segment_init
+from hprotopnet_mm.engine.hooks import BadVideoHook
 
 # Frame rates differ per video; every frame shows its index (frame code).
 VIDEOS = (
@@ -264,6 +270,91 @@ def test_segment_that_starts_after_the_video_is_a_bad_video(anet, tmp_path):
         str(ann_file), [], on_bad_video='skip', **kwargs)
     assert len(dataset) == 6
     assert dataset.skipped_segments[-1]['segment_id'] == 'lawn_B2#1'
+
+
+def test_one_opening_of_each_video_gives_its_frames_and_frame_rate(
+        anet, tmp_path, monkeypatch):
+    """The check opens every present video once, in its worker processes,
+    and that opening gives the frame count and the frame rate from which
+    the segments are placed and clipped."""
+    files = anet[0]
+    log = tmp_path / 'opened.txt'  # written by the checking processes
+    real = video_probe.video_meta
+
+    def meta(path):
+        with open(log, 'a') as f:
+            f.write(f'{os.getpid()} {path}\n')
+        return real(path)
+
+    monkeypatch.setattr(video_probe, 'video_meta', meta)
+    monkeypatch.setattr(video_probe, '_CHECKED_VIDEOS', {})
+    dataset = build(anet, check_workers=2)
+    opened = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(path for _, path in opened) == sorted(
+        files.path(v.video_id) for v in VIDEOS
+        if v.subset == 'training' and v.present)
+    assert str(os.getpid()) not in {pid for pid, _ in opened}
+    assert len(dataset) == 6
+    assert dataset.clipped == [
+        dict(video_id='lawn_B2', segment=(1.0, 7.5), video_seconds=6.0)
+    ]
+
+
+def test_bad_video_share_counts_videos_not_segments(anet):
+    """max_bad_ratio is a share of the listed videos: the missing one (two
+    segments) of the four training videos is a quarter of them."""
+
+    def start_training(dataset):
+        loop = SimpleNamespace(dataloader=SimpleNamespace(dataset=dataset))
+        BadVideoHook().before_train(SimpleNamespace(train_loop=loop))
+
+    dataset = build(anet, max_bad_ratio=0.25)
+    assert dataset.listed_videos() == 4
+    start_training(dataset)
+    with pytest.raises(
+            BadVideoError,
+            match=r'1 of 4 listed videos are bad \(1 left out by the check, '
+            r'0 failed while decoding\), more than max_bad_ratio=0.2 '):
+        start_training(build(anet, max_bad_ratio=0.2))
+
+
+def test_a_video_that_fails_when_decoded_is_replaced_or_named(
+        anet, tmp_path):
+    """A video replaced after the check by a shorter one: a segment past
+    its new end fails in DecordSegmentInit. With 'skip' the next segment of
+    the same class stands in, the failure naming the segment; with 'error'
+    a BadVideoError names it."""
+    files = anet[0]
+    folder = tmp_path / 'videos'
+    shutil.copytree(files.video_dir, folder)
+    with open(files.ann_file) as f:
+        content = json.load(f)
+    del content['database']['gone_D4']  # 'error' would stop on it
+    ann_file = tmp_path / 'anet.json'
+    ann_file.write_text(json.dumps(content))
+    skipping, stopping = (ActivityNetSegmentDataset(
+        str(ann_file),
+        TEST_PIPELINE,
+        data_prefix=dict(video=str(folder)),
+        label_map_file=anet[2],
+        on_bad_video=on_bad_video,
+        progress=False) for on_bad_video in ('skip', 'error'))
+    kayak = str(folder / 'v_kayak_A1.mp4')
+    shutil.copyfile(folder / 'v_court_C3.mp4', kayak)  # 4 s instead of 12 s
+    index = [info['segment_id'] for info in infos(skipping)].index(
+        'kayak_A1#2')  # [10, 11.9] s, Kayaking
+    sample = skipping[index]
+    assert sample['segment_id'] == 'kayak_A1#0'  # Kayaking, [0, 4] s
+    assert read_frame_codes(np.stack(sample['imgs'])) == list(
+        sample['frame_inds'])
+    failure, = sample[STAND_IN_KEY]
+    assert (failure['ann_line'], failure['filename']) == ('kayak_A1#2', kayak)
+    assert failure['error'].startswith('DecordSegmentInit: ValueError: ')
+    assert 'starts at or after the end of the video' in failure['error']
+    with pytest.raises(BadVideoError) as error:
+        stopping[index]
+    assert str(error.value).startswith(
+        f'{ann_file}:kayak_A1#2: {kayak}: DecordSegmentInit: ')
 
 
 def test_labels_outside_the_label_map_are_errors_naming_the_video(

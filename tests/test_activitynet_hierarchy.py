@@ -112,8 +112,8 @@ def test_bad_taxonomies_are_errors_naming_the_node():
         taxonomy_hierarchy(changed(4, nodeId=3))
 
 
-def test_differences_to_the_reference_tree_are_printed(tool, tmp_path,
-                                                        capsys):
+def test_differences_to_the_reference_tree_are_printed(
+        tool, tmp_path, capsys):
     ann = write_annotation(tmp_path / 'anet.json', SYNTHETIC_TAXONOMY)
     reference = tmp_path / 'paper.csv'
     rows = copy.deepcopy(EXPECTED_ROWS)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from hprotopnet_mm.datasets import (AnnotationError, CheckedVideoDataset,
-                                    checked_video_dataset)
+                                    checked_video_dataset, video_probe)
 from hprotopnet_mm.hierarchy import HierarchyError
 
 # the toy clip names: <split>/<leaf>_<k>.mp4
@@ -266,7 +266,8 @@ def test_malformed_lines(toy_data, tmp_path):
 
 def test_check_videos_false_opens_nothing(toy_data, tmp_path, monkeypatch):
     opened = []
-    monkeypatch.setattr(checked_video_dataset, 'count_frames', opened.append)
+    monkeypatch.setattr(checked_video_dataset, 'probe_videos',
+                        lambda paths, *args: opened.extend(paths))
     lines = train_lines(toy_data) + ['train/not_there_0.mp4 0']
     ann_file = write_list(tmp_path / 'train.txt', lines)
     assert len(dataset(toy_data, ann_file, check_videos=False)) == 25
@@ -285,18 +286,22 @@ def test_checked_videos_are_not_opened_again_until_they_change(
     shutil.copytree(toy_data.video_root, folder)
     lines = train_lines(toy_data)[:5]
     ann_file = write_list(tmp_path / 'train.txt', lines)
-    opened = []
-    real = checked_video_dataset.count_frames
+    log = tmp_path / 'opened.txt'  # written by the checking processes
+    real = video_probe.video_meta
 
     def count(path):
-        opened.append(path)
+        with open(log, 'a') as f:
+            f.write(path + '\n')
         return real(path)
 
-    monkeypatch.setattr(checked_video_dataset, 'count_frames', count)
+    def opened():
+        return log.read_text().split() if log.exists() else []
+
+    monkeypatch.setattr(video_probe, 'video_meta', count)
     dataset(toy_data, ann_file, data_prefix=dict(video=str(folder)))
-    assert len(opened) == 5
+    assert len(opened()) == 5
     dataset(toy_data, ann_file, data_prefix=dict(video=str(folder)))
-    assert len(opened) == 5
+    assert len(opened()) == 5
     changed = folder / lines[0].split()[0]
     with open(changed, 'rb') as f:
         data = f.read()
@@ -304,7 +309,7 @@ def test_checked_videos_are_not_opened_again_until_they_change(
         f.write(data[:len(data) // 2])
     with pytest.raises(AnnotationError, match=r'train.txt:1: .*decord'):
         dataset(toy_data, ann_file, data_prefix=dict(video=str(folder)))
-    assert opened[5:] == [str(changed)]
+    assert opened()[5:] == [str(changed)]
 
 
 def test_options_are_validated(toy_data):
@@ -313,6 +318,10 @@ def test_options_are_validated(toy_data):
             match="on_bad_video must be 'error' or "
             "'skip', got 'ignore'"):
         dataset(toy_data, toy_data.train_list, on_bad_video='ignore')
+    for ratio in (-0.1, 1.5, '0.1', True):
+        with pytest.raises(ValueError, match='max_bad_ratio must be a number '
+                           r'in \[0, 1\], got'):
+            dataset(toy_data, toy_data.train_list, max_bad_ratio=ratio)
     with pytest.raises(ValueError, match='needs the label_map_file'):
         dataset(
             toy_data, toy_data.train_list, hierarchy_file=toy_data.hierarchy)

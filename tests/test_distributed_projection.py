@@ -2,7 +2,6 @@
 distributed training (torchrun + tools/train.py --launcher pytorch) runs the
 phases, the projection and the last-layer phase."""
 import glob
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -119,9 +118,10 @@ def test_torchrun_training_with_projection(toy_data, toy_embedding_d4,
         'default_hooks.logger.interval': 1,
     })
     cmd = [
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-        '--master_port',
-        str(29500 + os.getpid() % 1000),
+        # --standalone: the rendezvous takes a free port, so concurrent
+        # runs on one machine do not collide
+        sys.executable, '-m', 'torch.distributed.run', '--standalone',
+        '--nproc_per_node', '2',
         osp.join(REPO_ROOT, 'tools', 'train.py'), CONFIG, '--launcher',
         'pytorch', '--work-dir', work_dir, '--no-validate', '--cfg-options',
         *[f'{k}={v}' for k, v in options.items()]

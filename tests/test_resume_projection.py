@@ -1,12 +1,15 @@
 """The toy CPG config end to end with tools/train.py (two projections), and
 runs killed (SIGKILL) inside the projection pass or inside the last-layer
-phase, resumed with --resume, that end exactly like the uninterrupted run."""
+phase, resumed with --resume, that end exactly like the uninterrupted run.
+Each kill happens right where the run logs a given line (it stops itself
+there, see conftest.train_until), not after a race with the test."""
 import os.path as osp
 
 import pytest
 import torch
 
-from conftest import REPO_ROOT, start_train, tiny_model_options
+from conftest import (REPO_ROOT, stoppable_config, tiny_model_options,
+                      train_until)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
 
@@ -41,25 +44,9 @@ def options(toy_data, toy_embedding_d4, tmp_path_factory):
     return [f'{k}={v}' for k, v in values.items()]
 
 
-def train(work_dir, options, *extra, kill_at=None):
-    """Run tools/train.py; with ``kill_at``, SIGKILL it as soon as a log
-    line contains that text. Returns the log."""
-    proc = start_train(CONFIG, '--work-dir', work_dir, '--no-validate', *extra,
-                       '--cfg-options', *options)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if kill_at is not None and kill_at in line:
-            proc.kill()
-            break
-    proc.stdout.close()
-    code = proc.wait(timeout=600)
-    log = ''.join(lines)
-    if kill_at is None:
-        assert code == 0, log[-5000:]
-    else:
-        assert code == -9, f'not killed at "{kill_at}":\n' + log[-5000:]
-    return log
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+    return stoppable_config(CONFIG, tmp_path_factory.mktemp('config'))
 
 
 def last_checkpoint(work_dir):
@@ -68,9 +55,9 @@ def last_checkpoint(work_dir):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(options, tmp_path_factory):
+def uninterrupted(config, options, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('uninterrupted'))
-    log = train(work_dir, options)
+    log = train_until(config, work_dir, options)
     return work_dir, log
 
 
@@ -91,8 +78,8 @@ def test_toy_config_trains_through_two_projections(uninterrupted):
     assert 'projection_step' not in final['meta']
 
 
-def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, options,
-                                                       tmp_path):
+def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, config,
+                                                       options, tmp_path):
     """One run killed three times: inside the projection after epoch 1,
     in the middle of epoch 2 (joint phase) and inside the last-layer phase
     after epoch 2 (the last step of training); each time resumed with
@@ -100,12 +87,14 @@ def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, options,
     reference_dir, _ = uninterrupted
     work_dir = str(tmp_path / 'work')
 
-    train(work_dir, options, kill_at='Prototype projection after epoch 1')
+    train_until(config, work_dir, options,
+                kill_at='Prototype projection after epoch 1')
     # killed inside the projection: no projected checkpoint yet
     assert last_checkpoint(work_dir) == 'epoch_1_before_projection.pth'
     assert not osp.exists(osp.join(work_dir, 'epoch_1_projected.pth'))
 
-    log = train(work_dir, options, '--resume', kill_at='Epoch(train) [2][1/2]')
+    log = train_until(config, work_dir, options, '--resume',
+                      kill_at='Epoch(train) [2][1/2]')
     assert 'resumed epoch: 1, iter: 2' in log
     assert 'Resuming the interrupted projection step after epoch 1' in log
     assert 'Last-layer phase after epoch 1 [3/3]' in log
@@ -113,7 +102,8 @@ def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, options,
     # the resumed step is followed by the epoch's regular checkpoint
     assert last_checkpoint(work_dir) == 'epoch_1.pth'
 
-    log = train(
+    log = train_until(
+        config,
         work_dir,
         options,
         '--resume',
@@ -124,7 +114,7 @@ def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, options,
     assert last_checkpoint(work_dir) == 'epoch_2_projected.pth'
     assert not osp.exists(osp.join(work_dir, 'epoch_2.pth'))
 
-    log = train(work_dir, options, '--resume')
+    log = train_until(config, work_dir, options, '--resume')
     assert 'resumed epoch: 2, iter: 4' in log
     assert 'Resuming the interrupted last-layer step after epoch 2' in log
     assert 'Epoch(train)' not in log

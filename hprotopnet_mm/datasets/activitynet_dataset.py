@@ -28,6 +28,13 @@ not the annotated ``duration``) are counted and clipped to its last frame;
 a segment that starts after the video's end is treated like a bad video.
 Labels that are not classes of the label map, and malformed entries, raise
 an :class:`AnnotationError` naming the video id.
+
+A video that fails while it is decoded (a damaged stretch, a file replaced
+after the check) is handled as in :class:`CheckedVideoDataset`: a
+:class:`BadVideoError` naming the segment (``<video id>#<annotation
+index>``, in the place of a list line), or with ``on_bad_video='skip'`` a
+stand-in, the next segment of the same class in the file's order.
+``max_bad_ratio`` counts videos, not segments.
 """
 import json
 import logging
@@ -40,10 +47,10 @@ from mmengine.logging import print_log
 from mmaction.registry import DATASETS
 from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR
 from .checked_video_dataset import (MAX_LISTED, AnnotationError,
-                                    CheckedVideoDataset, _listing,
-                                    checked_video_meta)
+                                    CheckedVideoDataset, _listing)
 from .segment_sampling import (DecordSegmentInit, check_segment,
                                segment_frame_range)
+from .video_probe import checked_video_meta
 
 DEFAULT_LABEL_MAP = osp.join(HIERARCHY_FILES_DIR, 'activitynet_label_map.txt')
 
@@ -223,13 +230,15 @@ class ActivityNetSegmentDataset(CheckedVideoDataset):
                         (video_id, f'{where}: label {label!r} is not a class '
                          f'of the label map {self.label_map_file}'))
                 else:
+                    segment_id = f'{video_id}#{index}'
                     segments.append(
                         dict(
                             video_id=video_id,
                             label=labels[label],
                             segment=tuple(
                                 float(t) for t in annotation['segment']),
-                            segment_id=f'{video_id}#{index}'))
+                            segment_id=segment_id,
+                            ann_line=segment_id))  # where errors name it
         if problems:
             raise AnnotationError(
                 f'{self.ann_file}: {len(problems)} problem(s) in the '

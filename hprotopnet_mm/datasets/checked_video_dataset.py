@@ -1,4 +1,5 @@
-"""A video dataset that checks its annotation list before training starts.
+"""A video dataset that checks its annotation list before training starts
+and survives videos that fail while they are decoded.
 
 One unreadable video stops a run of several days when the loader first
 draws it; a label outside the classes of the model, or from another label
@@ -13,22 +14,31 @@ checks every line of the annotation list when the dataset is built:
   path is the label map's name of the label;
 * every video exists, decord opens it (which reads the container's packet
   index, so truncated files fail here) and it has at least ``min_frames``
-  frames. Videos are opened, not decoded, by a pool of threads.
+  frames. Videos are opened, not decoded, in worker processes
+  (:mod:`.video_probe`): never by concurrent threads, whose first use of
+  FFmpeg's decoders can abort the process, and a decoder crash is reported
+  as that video's problem.
 
 Problems are reported together, each with the annotation file, its line and
 the video. Label problems always raise :class:`AnnotationError`; bad videos
 raise it too unless ``on_bad_video='skip'``, which drops them from the
 dataset and logs a warning listing them.
+
+A video that opens can still fail to decode (a damaged stretch in its
+middle). With ``on_bad_video='error'`` its sample raises a
+:class:`BadVideoError` naming the list, line, video and decoder error. With
+``'skip'`` the sample is replaced by a stand-in (:meth:`stand_in_order`:
+the next samples of the same class in list order), the failure is logged and
+recorded in the stand-in's metainfo (``stands_in_for``), where
+``BadVideoHook`` counts it and stops the run above ``max_bad_ratio``;
+metrics and the prototype projection leave stand-ins out. Stand-ins depend
+on nothing but the index and the files, so resumed runs stay exact.
 """
 import logging
-import os
-import os.path as osp
 import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import list_from_file
@@ -38,103 +48,14 @@ from mmengine.utils import ProgressBar
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from hprotopnet_mm.hierarchy import ClassHierarchy
+from .decoding_records import DecodingRecord, records_folder
+from .errors import AnnotationError, BadVideoError
+from .video_probe import decord_message, probe_videos
 
 MAX_LISTED = 20  # problems spelled out in a message; the rest are counted
-
-# Frame counts of videos that passed the check in this process, keyed by
-# (path, size, modification time): datasets rebuilt during training (the
-# projection and last-layer dataloaders) do not open them again.
-_CHECKED_FRAMES: Dict[Tuple[str, int, int], int] = {}
-# Average frame rates decord reported when it opened a video, by real path.
-_FRAME_RATES: Dict[str, float] = {}
-
-
-class AnnotationError(ValueError):
-    """An annotation list names a bad video or a label outside the model's
-    classes; the message names the file, the lines and the videos."""
-
-
-def count_frames(path: str) -> int:
-    """Number of frames decord reports for a video, without decoding it.
-
-    The average frame rate decord reports is kept for
-    :func:`checked_video_meta`: the same opening gives both.
-
-    Args:
-        path (str): Video file.
-
-    Returns:
-        int: The frame count.
-
-    Raises:
-        RuntimeError: decord's error when it cannot open the file.
-    """
-    import decord
-    reader = decord.VideoReader(path, num_threads=1)
-    _FRAME_RATES[osp.realpath(path)] = reader.get_avg_fps()
-    return len(reader)
-
-
-def checked_video_meta(path: str) -> Optional[Tuple[int, float]]:
-    """Frame count and average frame rate of a video that passed
-    :func:`video_problem` in this process and has not changed since, or
-    None (no decord call either way)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
-    num_frames, fps = _CHECKED_FRAMES.get(key), _FRAME_RATES.get(key[0])
-    if num_frames is None or fps is None:
-        return None
-    return num_frames, fps
-
-
-def _decord_message(err: Exception, path: str) -> str:
-    """First line of a decord error without its ``[time] file:line:``
-    prefix and failed check, with the video's path replaced by "the
-    file"."""
-    lines = str(err).strip().splitlines() or [type(err).__name__]
-    text = re.sub(r'^\[[\d:]+\] \S+:\d+: ', '', lines[0])
-    text = text.split(' ERROR ')[-1].replace(path, 'the file')
-    if text.startswith('Error reading the file'):
-        # decord's message when ffmpeg cannot open the container
-        text = 'no readable video container (truncated, corrupt or not a ' \
-            'video)'
-    return text
-
-
-def video_problem(path: str, min_frames: int = 1) -> Optional[str]:
-    """What is wrong with a video file, or None if it is usable.
-
-    Args:
-        path (str): Video file.
-        min_frames (int): Fewest frames a usable video has.
-
-    Returns:
-        str | None: A short description of the problem.
-    """
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return 'file not found'
-    except OSError as err:
-        return f'cannot be accessed ({err.strerror})'
-    if not osp.isfile(path):
-        return 'not a file'
-    import decord
-    key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
-    num_frames = _CHECKED_FRAMES.get(key)
-    if num_frames is None:
-        try:
-            num_frames = count_frames(path)
-        except (RuntimeError, decord.DECORDError) as err:
-            return f'decord cannot open it: {_decord_message(err, path)}'
-    if num_frames < min_frames:
-        return (f'has {num_frames} frame(s), fewer than '
-                f'min_frames={min_frames}')
-    _CHECKED_FRAMES[key] = num_frames
-    return None
+MAX_STAND_INS = 8  # stand-ins tried for one sample before the run stops
+STAND_IN_KEY = 'stands_in_for'  # metainfo of a stand-in: the failures
+LOADING_MODULE = 'mmaction.datasets.transforms.loading'  # the decoders
 
 
 def _listing(ann_file: str, problems: Sequence[Tuple[int, str]]) -> str:
@@ -158,9 +79,17 @@ class CheckedVideoDataset(VideoDataset):
     Args:
         check_videos (bool): Open every video with decord and read its
             frame count. Defaults to True.
-        on_bad_video (str): ``'error'`` raises :class:`AnnotationError`
-            listing every bad video; ``'skip'`` leaves them out and logs a
-            warning listing them. Defaults to ``'error'``.
+        on_bad_video (str): What a bad video does. ``'error'``: the check
+            raises :class:`AnnotationError` listing every video that does
+            not open, and a sample whose decoding fails raises
+            :class:`BadVideoError`. ``'skip'``: the check leaves those
+            videos out and logs a warning listing them, and a sample whose
+            decoding fails is replaced by a stand-in (module doc), with a
+            warning. Defaults to ``'error'``.
+        max_bad_ratio (float): With ``'skip'``, the largest share of the
+            listed videos that may be bad (left out by the check, or failed
+            while decoding, counted once each); ``BadVideoHook`` stops the
+            run with a list of them when more are. Defaults to 0.1.
         min_frames (int): Fewest frames of a usable video. Defaults to 1.
         label_map_file (str, optional): Class names, one a line; label =
             line index. Bounds the labels and names the classes.
@@ -173,8 +102,9 @@ class CheckedVideoDataset(VideoDataset):
             name must be the label map's name of the line's label (for a
             multi-class line, of one of its labels). Needs
             ``label_map_file``.
-        check_workers (int, optional): Threads opening videos. Defaults to
-            None (Python's default for a thread pool).
+        check_workers (int, optional): Worker processes opening videos
+            during the check; 0 opens them in this process, one after the
+            other. Defaults to None (the number of CPUs, at most 8).
         progress (bool): Show a progress bar while videos are checked
             (main process only). Defaults to True.
         **kwargs: The arguments of ``VideoDataset``.
@@ -185,6 +115,7 @@ class CheckedVideoDataset(VideoDataset):
                  pipeline: List,
                  check_videos: bool = True,
                  on_bad_video: str = 'error',
+                 max_bad_ratio: float = 0.1,
                  min_frames: int = 1,
                  label_map_file: Optional[str] = None,
                  hierarchy_file: Optional[str] = None,
@@ -196,6 +127,10 @@ class CheckedVideoDataset(VideoDataset):
         if on_bad_video not in ('error', 'skip'):
             raise ValueError(f"{name}: on_bad_video must be 'error' or "
                              f"'skip', got {on_bad_video!r}")
+        if isinstance(max_bad_ratio, bool) or not isinstance(
+                max_bad_ratio, (int, float)) or not 0 <= max_bad_ratio <= 1:
+            raise ValueError(f'{name}: max_bad_ratio must be a number in '
+                             f'[0, 1], got {max_bad_ratio!r}')
         if not isinstance(min_frames, int) or min_frames < 1:
             raise ValueError(f'{name}: min_frames must be an int >= 1, got '
                              f'{min_frames!r}')
@@ -212,6 +147,7 @@ class CheckedVideoDataset(VideoDataset):
                     'has no group named "class"')
         self.check_videos = check_videos
         self.on_bad_video = on_bad_video
+        self.max_bad_ratio = float(max_bad_ratio)
         self.min_frames = min_frames
         self.path_class_pattern = path_class_pattern
         self.check_workers = check_workers
@@ -219,6 +155,9 @@ class CheckedVideoDataset(VideoDataset):
         self.class_names = self._read_class_names(label_map_file,
                                                   hierarchy_file)
         self.skipped: List[dict] = []
+        self.decoding_record = DecodingRecord(records_folder())
+        self._same_label: Optional[dict] = None
+        self._num_listed: Optional[int] = None
         num_classes = kwargs.pop('num_classes', None)
         if self.class_names is not None:
             if num_classes is None:
@@ -349,14 +288,9 @@ class CheckedVideoDataset(VideoDataset):
         start = time.monotonic()
         bar = ProgressBar(len(data_list), file=sys.stdout) \
             if self.progress and is_main_process() and data_list else None
-        problems = []
-        with ThreadPoolExecutor(self.check_workers) as pool:
-            check = partial(video_problem, min_frames=self.min_frames)
-            for problem in pool.map(check,
-                                    [info['filename'] for info in data_list]):
-                problems.append(problem)
-                if bar is not None:
-                    bar.update()
+        problems = probe_videos([info['filename'] for info in data_list],
+                                self.min_frames, self.check_workers,
+                                bar.update if bar is not None else None)
         if bar is not None:
             bar.file.write('\n')
         bad = [(info['ann_line'], f'{info["filename"]}: {problem}')
@@ -379,7 +313,8 @@ class CheckedVideoDataset(VideoDataset):
                 f'videos are unusable ({why}):\n'
                 f'{_listing(self.ann_file, bad)}')
         self.skipped = [
-            info for info, problem in zip(data_list, problems)
+            dict(info, problem=problem)
+            for info, problem in zip(data_list, problems)
             if problem is not None
         ]
         everything = '\n'.join(f'  {self.ann_file}:{line}: {text}'
@@ -394,3 +329,143 @@ class CheckedVideoDataset(VideoDataset):
             info for info, problem in zip(data_list, problems)
             if problem is None
         ]
+
+    def listed_videos(self) -> int:
+        """Number of videos the annotations name, each counted once: the
+        files of the samples and those the check left out
+        (``max_bad_ratio`` is a share of it)."""
+        if self._num_listed is None:
+            files = {
+                self.get_data_info(i)['filename']
+                for i in range(len(self))
+            }
+            self._num_listed = len(files) + len(self.skipped)
+        return self._num_listed
+
+    # ------------------------------------------------------------------
+    # decoding
+    # ------------------------------------------------------------------
+    def prepare_data(self, idx: int):
+        """The sample of ``idx`` through the pipeline; a sample whose
+        decoding fails raises :class:`BadVideoError` or is replaced by a
+        stand-in (``on_bad_video``)."""
+        failures = []
+        for candidate in self.stand_in_order(idx):
+            info = self.get_data_info(candidate)
+            with self.decoding_record.decoding(self._where(info)):
+                data, failure = self._run_pipeline(info)
+            if failure is None:
+                if failures:
+                    self._mark_stand_in(data, idx, info, failures)
+                return data
+            if self.on_bad_video == 'error':
+                raise BadVideoError(
+                    f'{self._where(info)}: {failure["error"]}\nFix or '
+                    "remove this line, or set on_bad_video='skip' to "
+                    'replace such samples') from failure.pop('exception')
+            failure.pop('exception')
+            failures.append(failure)
+        listing = '\n'.join(f'  {f["ann_file"]}:{f["ann_line"]}: '
+                            f'{f["filename"]}: {f["error"]}'
+                            for f in failures)
+        raise BadVideoError(
+            f'{self.ann_file}: sample {idx} and its stand-ins all failed to '
+            f'decode:\n{listing}')
+
+    def stand_in_order(self, idx: int) -> Iterator[int]:
+        """``idx``, then the samples that may stand in for it: the next
+        samples of the same class in list order (wrapping around), or the
+        next samples for lines without a single label; at most
+        ``MAX_STAND_INS`` of them.
+
+        Args:
+            idx (int): Index of a sample.
+
+        Yields:
+            int: Dataset indices.
+        """
+        yield idx
+        label = self._single_label(self.get_data_info(idx))
+        if label is None:
+            order = [(idx + k) % len(self) for k in range(1, len(self))]
+        else:
+            if self._same_label is None:
+                self._same_label = {}
+                for i in range(len(self)):
+                    label_i = self._single_label(self.get_data_info(i))
+                    self._same_label.setdefault(label_i, []).append(i)
+            same = self._same_label[label]
+            at = same.index(idx)
+            order = same[at + 1:] + same[:at]
+        yield from order[:MAX_STAND_INS]
+
+    @staticmethod
+    def _single_label(info: dict) -> Optional[int]:
+        label = info.get('label')
+        if isinstance(label, int):
+            return label
+        return None
+
+    def _where(self, info: dict) -> str:
+        return f'{self.ann_file}:{info.get("ann_line", "?")}: ' \
+            f'{info["filename"]}'
+
+    def _run_pipeline(self, info: dict) -> Tuple[Optional[dict],
+                                                 Optional[dict]]:
+        """(data, None), or (None, failure) when a decoding step raised.
+        Errors of other transforms (pipeline bugs) propagate."""
+        data = info
+        for transform in self.pipeline.transforms:
+            try:
+                data = transform(data)
+            except Exception as err:  # noqa: B902  (re-raised unless decoding)
+                if not _is_decoding_error(transform, err):
+                    raise
+                return None, dict(
+                    filename=info['filename'],
+                    ann_file=self.ann_file,
+                    ann_line=info.get('ann_line'),
+                    error=f'{type(transform).__name__}: '
+                    f'{_error_text(err, info["filename"])}',
+                    exception=err)
+            if data is None:
+                return None, None
+        return data, None
+
+    def _mark_stand_in(self, data, idx: int, info: dict,
+                       failures: List[dict]) -> None:
+        """Record the failures in the stand-in's metainfo and log them."""
+        for failure in failures:
+            print_log(
+                f'{failure["ann_file"]}:{failure["ann_line"]}: '
+                f'{failure["filename"]}: decoding failed ({failure["error"]}'
+                f'); sample {idx} replaced by {info["filename"]} '
+                "(on_bad_video='skip')",
+                logger='current',
+                level=logging.WARNING)
+        samples = data.get('data_samples') if isinstance(data, dict) else None
+        if hasattr(samples, 'set_metainfo'):
+            samples.set_metainfo({STAND_IN_KEY: failures})
+        elif isinstance(data, dict):
+            data[STAND_IN_KEY] = failures
+
+
+def _is_decoding_error(transform, err: Exception) -> bool:
+    """Whether ``err`` of ``transform`` means the video cannot be decoded:
+    raised by one of MMAction2's loading transforms (or a transform derived
+    from one, such as ``DecordSegmentInit``), by decord or by the file
+    system."""
+    if isinstance(err, OSError) or any(
+            cls.__module__ == LOADING_MODULE
+            for cls in type(transform).__mro__):
+        return True
+    return type(err).__name__ == 'DECORDError'
+
+
+def _error_text(err: Exception, path: str) -> str:
+    """One line naming a decoding error."""
+    if type(err).__name__ == 'DECORDError':
+        return decord_message(err, path)
+    lines = str(err).strip().splitlines()
+    return f'{type(err).__name__}: {lines[0]}' if lines else \
+        type(err).__name__

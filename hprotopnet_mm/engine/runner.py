@@ -21,6 +21,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
 
+from hprotopnet_mm.datasets import name_crashed_workers
 from .checkpoint_format import from_plain, to_plain
 from .checkpoint_trust import (UntrustedCheckpointError,
                                load_trusted_checkpoint,
@@ -57,6 +58,9 @@ class HProtoRunner(Runner):
     * An automatic ``--resume`` whose ``last_checkpoint`` names nothing, a
       missing file or a cut-off one continues from the newest complete
       checkpoint of the work dir, with a warning.
+    * ``train``, ``val`` and ``test`` report a DataLoader worker killed by a
+      video decoder crash with the video it was decoding
+      (:func:`~hprotopnet_mm.datasets.name_crashed_workers`).
 
     The methods below override MMEngine's where it offers no hook for the
     behaviour; all were checked against MMEngine 0.10.7 (the pinned
@@ -64,6 +68,29 @@ class HProtoRunner(Runner):
     """
 
     _resuming_from = None
+
+    def train(self):
+        """MMEngine's, a decoder crash in a DataLoader worker named.
+
+        Checked on MMEngine 0.10.7: every loop of a training run
+        (epochs, validation, and the projection and last-layer phases that
+        hooks run) runs inside this method, and MMEngine has no hook that
+        sees an error, so the DataLoader's error is rewritten here.
+        """
+        with name_crashed_workers():
+            return super().train()
+
+    def val(self):
+        """MMEngine's, a decoder crash in a DataLoader worker named (see
+        :meth:`train`; checked on MMEngine 0.10.7)."""
+        with name_crashed_workers():
+            return super().val()
+
+    def test(self):
+        """MMEngine's, a decoder crash in a DataLoader worker named (see
+        :meth:`train`; checked on MMEngine 0.10.7)."""
+        with name_crashed_workers():
+            return super().test()
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
         """MMEngine's, plus :class:`PlainCheckpointHook` after all others.

@@ -28,10 +28,16 @@ video_dir = f'{data_root}/videos'
 # counted in the log). Many of ActivityNet's YouTube videos cannot be
 # downloaded any more, so missing or unreadable videos are left out with all
 # their segments and listed in a warning (on_bad_video='skip'); set 'error'
-# to stop on them instead. check_videos=False skips opening the videos.
+# to stop on them instead. check_videos=False skips opening the videos. A
+# segment whose video fails while it is decoded is replaced by the next
+# segment of its class. BadVideoHook stops the run when more than
+# max_bad_ratio of the listed videos are bad, missing ones included: 0.3
+# here (the class default is 0.1) leaves room for the videos gone from
+# YouTube; the warning gives the count for your download.
 dataset_checks = dict(
     check_videos=True,
     on_bad_video='skip',
+    max_bad_ratio=0.3,
     label_map_file=label_map_file,
     hierarchy_file=hierarchy_file)
 clip_len = 16

@@ -40,6 +40,15 @@ class LastLayerLoop(BaseLoop):
     scalars counts the last-layer iterations of the whole run (runtime info
     ``last_layer_iter`` of the message hub, saved in checkpoints).
 
+    The loop calls hooks at their own points, not the training ones (which
+    would count its iterations as training iterations):
+    ``before_last_layer_phase(runner, loop)``,
+    ``after_last_layer_iter(runner, loop, batch_idx, data_batch, outputs)``
+    and ``after_last_layer_phase(runner, loop)``; a hook may add scalars
+    under ``last_layer/`` to the message hub there (``BadVideoHook`` counts
+    the stand-ins for videos that failed to decode), which are logged at
+    their current value beside the losses.
+
     The caller seeds the random generators and builds ``dataloader`` (the
     projection hook derives both from the run's seed and the epoch, so a
     resumed phase repeats an interrupted one exactly).
@@ -93,6 +102,7 @@ class LastLayerLoop(BaseLoop):
         flags = set_trainable(module, [LAST_LAYER],
                               {n: True
                                for n, _ in module.named_parameters()})
+        runner.call_hook('before_last_layer_phase', loop=self)
         try:
             with eval_mode(module):
                 data_epoch = 0
@@ -100,17 +110,20 @@ class LastLayerLoop(BaseLoop):
                     sampler = getattr(self.dataloader, 'sampler', None)
                     if hasattr(sampler, 'set_epoch'):
                         sampler.set_epoch(data_epoch)
-                    for data_batch in self.dataloader:
-                        self.run_iter(data_batch, optim_wrapper, head)
+                    for batch_idx, data_batch in enumerate(self.dataloader):
+                        self.run_iter(batch_idx, data_batch, optim_wrapper,
+                                      head)
                         if self._iter == self.max_iters:
                             break
                     data_epoch += 1
         finally:
             restore_trainable(module, flags)
+        runner.call_hook('after_last_layer_phase', loop=self)
 
-    def run_iter(self, data_batch, optim_wrapper, head) -> None:
-        """One step on ``data_batch``, then keep pruned columns at 0 and
-        log."""
+    def run_iter(self, batch_idx: int, data_batch, optim_wrapper,
+                 head) -> None:
+        """One step on ``data_batch``, then keep pruned columns at 0, call
+        the hooks and log."""
         runner = self.runner
         outputs = runner.model.train_step(
             data_batch, optim_wrapper=optim_wrapper)
@@ -126,19 +139,31 @@ class LastLayerLoop(BaseLoop):
         hub.update_info(ITER_INFO, hub.get_info(ITER_INFO, 0) + 1)
         hub.update_scalars({PREFIX + k: v for k, v in outputs.items()})
         hub.update_scalar(PREFIX + 'lr', optim_wrapper.get_lr()['lr'][0])
+        runner.call_hook(
+            'after_last_layer_iter',
+            loop=self,
+            batch_idx=batch_idx,
+            data_batch=data_batch,
+            outputs=outputs)
         since_log = (self._iter - 1) % self.log_interval + 1
         if since_log == self.log_interval or self._iter == self.max_iters:
             self._log(list(outputs) + ['lr'], since_log)
 
     def _log(self, names, window: int) -> None:
-        """Write the mean of the last ``window`` iterations of every output
-        to the visualizer backends and the log."""
+        """Write the mean of the last ``window`` iterations of every output,
+        and the current value of the other ``last_layer/`` scalars of the
+        message hub (those of hooks), to the visualizer backends and the
+        log."""
         runner = self.runner
         hub = runner.message_hub
         scalars: Dict[str, float] = {
             PREFIX + name: float(hub.get_scalar(PREFIX + name).mean(window))
             for name in names
         }
+        for key, history in hub.log_scalars.items():
+            if key.startswith(PREFIX) and key not in scalars:
+                names.append(key[len(PREFIX):])
+                scalars[key] = float(history.current())
         scalars[PREFIX + 'iter'] = self._iter
         runner.visualizer.add_scalars(
             scalars,

@@ -17,6 +17,8 @@ from mmengine import dist
 from mmengine.utils import ProgressBar
 from torch import Tensor, nn
 
+from hprotopnet_mm.datasets import STAND_IN_KEY
+
 
 @dataclass
 class ClipSource:
@@ -123,7 +125,9 @@ def sample_source(sample, dataset, index: int, num_views: int) -> ClipSource:
 
 def iterate_clips(model: nn.Module, dataloader, clips_per_forward: int,
                   progress: bool) -> Iterator[Tuple[Tensor, ClipSource, int]]:
-    """Yield ``(z, source, view)`` for every clip of this process's shard.
+    """Yield ``(z, source, view)`` for every clip of this process's shard,
+    except stand-ins (samples that replace a video that failed to decode,
+    ``CheckedVideoDataset`` with ``on_bad_video='skip'``).
 
     Args:
         model (nn.Module): The recognizer (not a wrapper), in eval mode.
@@ -152,6 +156,9 @@ def iterate_clips(model: nn.Module, dataloader, clips_per_forward: int,
                 f'batch {seen - 1} of the projection dataloader holds '
                 f'{len(samples)} samples, its batch sampler {len(indices)}')
         for i, (sample, index) in enumerate(zip(samples, indices)):
+            if sample.metainfo.get(STAND_IN_KEY):
+                continue  # its video failed to decode; the stand-in is
+                # another clip of the dataset, searched at its own index
             source = sample_source(sample, dataloader.dataset, index,
                                    num_views)
             for view in range(num_views):

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.evaluator import BaseMetric
 
 from mmaction.registry import METRICS
+from ...datasets import STAND_IN_KEY
 from ...hierarchy import ClassHierarchy
 from ..functional import (SCORE_TYPES, as_k_tuple, evaluate_records,
                           prediction_record)
@@ -76,9 +77,15 @@ class HierarchicalAccuracy(BaseMetric):
         Args:
             data_batch (Sequence): A batch of data from the dataloader
                 (unused).
-            data_samples (Sequence[dict]): Outputs of the model.
+            data_samples (Sequence[dict]): Outputs of the model; samples
+                that stand in for a video that failed to decode are left
+                out.
         """
         for data_sample in data_samples:
+            if data_sample.get(STAND_IN_KEY):
+                # it stands in for a video that failed to decode
+                # (CheckedVideoDataset, on_bad_video='skip'): not scored
+                continue
             where = (f'data sample {len(self.results)} (video '
                      f'{data_sample.get(self.video_key, "unnamed")}, '
                      f'hierarchy {self.hierarchy_file})')
