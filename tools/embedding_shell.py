@@ -23,10 +23,10 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
-from hprotopnet_mm.explain import (find_test_pipeline, load_clips,  # noqa
+from hprotopnet_mm.explain import load_clips  # noqa
+from hprotopnet_mm.explain import (add_model_arguments, find_test_pipeline,
                                    load_config, load_recognizer, preprocess,
                                    read_split_list)
 from hprotopnet_mm.explain.embedding_shell import shell_summary  # noqa: E402
@@ -45,12 +45,7 @@ def parse_args(argv=None):
         'data_prefix.video)')
     parser.add_argument(
         '--out', help='output folder (default: the checkpoint folder)')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy')
+    add_model_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -77,9 +72,8 @@ def main(argv=None):
         torch.cat(points), head.hyperbolic.node_embeddings,
         hierarchy.node_levels, hierarchy.level_names, head.hyperbolic.ball)
     clips, levels = summary['clips'], summary['levels']
-    print(f'{clips["count"]} clips, distance of h from the origin: '
-          + ', '.join(f'{k} {v:.2f}' for k, v in clips.items()
-                      if k != 'count'))
+    print(f'{clips["count"]} clips, distance of h from the origin: ' +
+          ', '.join(f'{k} {v:.2f}' for k, v in clips.items() if k != 'count'))
     for name, radii in levels.items():
         print(f'  {name:<12} nodes at {radii["min"]:.2f} .. '
               f'{radii["max"]:.2f} (mean {radii["mean"]:.2f})')

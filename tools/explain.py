@@ -28,22 +28,16 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
-
 import hprotopnet_mm  # noqa: E402,F401
 from hprotopnet_mm.engine.checkpoint_trust import \
     UntrustedCheckpointError  # noqa: E402
 from hprotopnet_mm.engine.preflight import MissingPathError  # noqa: E402
-from hprotopnet_mm.explain import (
-    PrototypeExplainer,  # noqa: E402
-    VideoReadError,
-    explain_split,
-    load_config,
-    load_recognizer,
-    find_projection_pipeline,
-    read_split_list,
-    find_test_pipeline,
-    write_report)
+from hprotopnet_mm.explain import PrototypeExplainer  # noqa: E402
+from hprotopnet_mm.explain import (VideoReadError, add_model_arguments,
+                                   explain_split, find_projection_pipeline,
+                                   find_test_pipeline, load_config,
+                                   load_recognizer, read_split_list,
+                                   write_report)
 from hprotopnet_mm.explain.quality import attach_quality  # noqa: E402
 
 
@@ -106,12 +100,7 @@ def parse_args(argv=None):
         '--quality',
         help='quality.json of tools/explain_quality.py: show each '
         "prototype's consistency and stability in the report")
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy')
+    add_model_arguments(parser)
     args = parser.parse_args(argv)
     if (args.video is None) == (args.split_list is None):
         parser.error('give either VIDEO or --split-list')
@@ -165,8 +154,9 @@ def main(argv=None):
                   f'({a["level_name"]})')
         if data['faithfulness'] is not None:
             f = data['faithfulness']
-            print('faithfulness ratios: ' + ', '.join(
-                f'{key} {f[f"{key}_ratio"]}' for key in f['scores']))
+            print('faithfulness ratios: ' +
+                  ', '.join(f'{key} {f[f"{key}_ratio"]}'
+                            for key in f['scores']))
         print(f'report written to {paths["html"]}')
         print(f'numbers written to {paths["json"]}')
         return explanation

@@ -34,14 +34,14 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
-from hprotopnet_mm.explain import (PrototypeExplainer, load_clips,  # noqa
+from hprotopnet_mm.explain import load_clips  # noqa
+from hprotopnet_mm.explain import (PrototypeExplainer, add_model_arguments,
                                    load_config, load_recognizer, preprocess,
                                    read_split_list)
-from hprotopnet_mm.explain.pointing import (  # noqa: E402
-    pointing_pipeline, pointing_rows, toy_object_grids)
+from hprotopnet_mm.explain.pointing import pointing_pipeline  # noqa: E402
+from hprotopnet_mm.explain.pointing import pointing_rows, toy_object_grids
 
 
 def build_parser(description):
@@ -66,12 +66,7 @@ def build_parser(description):
         '--frames', type=int, default=32, help='frames per toy clip')
     parser.add_argument(
         '--out', help='output folder (default: the checkpoint folder)')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy')
+    add_model_arguments(parser)
     return parser
 
 
@@ -135,8 +130,9 @@ def point_video(explainer, path, label, args):
     rows = []
     for clip in range(inputs.shape[0]):
         for node in explainer.hierarchy.ancestor_path(label):
-            prototypes = explainer.top_prototypes(
-                node, out['similarities'][clip], args.topk_prototypes)
+            prototypes = explainer.top_prototypes(node,
+                                                  out['similarities'][clip],
+                                                  args.topk_prototypes)
             for row in pointing_rows(out['distance_maps'][clip], prototypes,
                                      holds[clip], layer.epsilon):
                 row.update(clip=clip, level=explainer.level_name(node))
@@ -154,8 +150,8 @@ def summarize(rows, holds):
         holds (np.ndarray): (clips, T', H', W') cells holding the object.
     """
     height, width = holds.shape[2:]
-    chance_border = 1 - max(height - 2, 0) * max(width - 2, 0) / (height *
-                                                                   width)
+    chance_border = 1 - max(height - 2, 0) * max(width - 2, 0) / (
+        height * width)
     summary = {}
     for level in dict.fromkeys(r['level'] for r in rows):
         mine = [r for r in rows if r['level'] == level]

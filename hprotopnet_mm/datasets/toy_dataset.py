@@ -77,7 +77,7 @@ def _check_count(name: str, value: int, low: int) -> None:
 
 def make_toy_dataset(out_dir: str,
                      seed: int = 0,
-                     train_per_class: int = 40,
+                     train_per_class: int = 32,
                      val_per_class: int = 6,
                      test_per_class: int = 6,
                      size: int = 64,

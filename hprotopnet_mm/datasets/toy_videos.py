@@ -21,7 +21,10 @@ from .toy_hierarchy import ToyHierarchy, ToyLeaf
 # Sizes are fractions of the frame side, so clips look alike at any size.
 OBJECT_RADIUS = 0.075  # of the frame side, before the per-clip scale
 OBJECT_SCALE = (0.85, 1.15)
-AMPLITUDE = (0.07, 0.12)  # of the frame side
+# Amplitudes of 7-12% of the side moved a sway by 4-8 px, too little to tell
+# its speed profile apart (sways smooth and jerky stayed at chance; see the
+# README's toy section); 10-16% keeps every motion visible.
+AMPLITUDE = (0.10, 0.16)  # of the frame side
 PERIOD = (8.0, 16.0)  # frames per motion cycle
 DISTRACTOR_RADIUS = 0.6  # of the object radius
 DISTRACTOR_SPEED = (0.6, 1.4)  # pixels per frame at a 64 pixel side

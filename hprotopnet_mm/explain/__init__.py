@@ -13,11 +13,12 @@ from .clip_video import clip_video, heat_overlay
 from .contributions import (node_log_probabilities, node_logits,
                             prototype_contributions)
 from .explainer import Explanation, PrototypeExplainer
-from .faithfulness import (deletion_faithfulness, occlude, random_region_masks)
-from .loading import (VideoReadError, check_video, load_clips, load_config,
-                      load_recognizer, preprocess, find_projection_pipeline,
-                      find_test_pipeline)
+from .faithfulness import deletion_faithfulness, occlude, random_region_masks
+from .loading import (VideoReadError, add_model_arguments, check_video,
+                      find_projection_pipeline, find_test_pipeline, load_clips,
+                      load_config, load_recognizer, preprocess)
 from .report_html import render_html, write_report
+from .source_clips import SourceClips
 
 __all__ = [
     'ROOT', 'abstain_predict', 'abstain_sweep', 'answer_covers',
@@ -28,7 +29,8 @@ __all__ = [
     'read_split_list', 'summarize', 'clip_video', 'heat_overlay',
     'node_log_probabilities', 'node_logits', 'prototype_contributions',
     'Explanation', 'PrototypeExplainer', 'deletion_faithfulness', 'occlude',
-    'random_region_masks', 'VideoReadError', 'check_video', 'load_clips',
-    'load_config', 'load_recognizer', 'preprocess', 'find_projection_pipeline',
-    'find_test_pipeline', 'render_html', 'write_report'
+    'random_region_masks', 'VideoReadError', 'add_model_arguments',
+    'check_video', 'load_clips', 'load_config', 'load_recognizer',
+    'preprocess', 'find_projection_pipeline', 'find_test_pipeline',
+    'render_html', 'write_report', 'SourceClips'
 ]

@@ -131,8 +131,8 @@ def drops_by_level(faith: Dict, explainer: PrototypeExplainer) -> Dict:
         levels.setdefault(explainer.level_name(row['node']), []).append(row)
     return {
         level: {
-            name: dict(
-                zip(('drop_top', 'drop_random'), mean_drops(rows, name)))
+            name:
+            dict(zip(('drop_top', 'drop_random'), mean_drops(rows, name)))
             for name in faith['scores']
         }
         for level, rows in levels.items()
@@ -186,8 +186,8 @@ def summarize(videos: Sequence[Dict], explainer: PrototypeExplainer) -> Dict:
         for v in videos:
             for level, scores in v['faithfulness']['by_level'].items():
                 for key, drops in scores.items():
-                    pair = by_level.setdefault(key, {}).setdefault(
-                        level, ([], []))
+                    pair = by_level.setdefault(key,
+                                               {}).setdefault(level, ([], []))
                     pair[0].append(drops['drop_top'])
                     pair[1].append(drops['drop_random'])
         for key, levels in by_level.items():

@@ -6,7 +6,7 @@ same frames as an animated GIF.
 """
 import os
 import tempfile
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -54,6 +54,14 @@ def display_scale(height: int, width: int) -> int:
     """Integer enlargement that brings the longer side near
     :data:`DISPLAY_SIDE` (at least 1)."""
     return max(1, round(DISPLAY_SIDE / max(height, width)))
+
+
+def frame_labels(frame_inds: Sequence[int], num: int) -> Optional[List[str]]:
+    """Captions 'frame i' of the ``num`` frames of a clip (None if the
+    frame indices are unknown)."""
+    if len(frame_inds) != num:
+        return None
+    return [f'frame {i}' for i in frame_inds]
 
 
 def annotate_frames(frames: np.ndarray,
@@ -127,8 +135,10 @@ def encode_webm(frames: np.ndarray, fps: float = 6.0) -> bytes:
         raise ValueError(f'expected (T, H, W, 3) uint8 frames, got '
                          f'{frames.shape} {frames.dtype}')
     # 4:2:0 chroma needs even sides: repeat the last row / column
-    frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2),
-                             (0, frames.shape[2] % 2), (0, 0)), mode='edge')
+    frames = np.pad(
+        frames,
+        ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)),
+        mode='edge')
     height, width = frames.shape[1:3]
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, 'clip.webm')

@@ -55,7 +55,8 @@ def shell_summary(h: Tensor, node_embeddings: Tensor, node_levels: Tensor,
     nodes = distance_from_origin(node_embeddings, ball).cpu().numpy()
     levels = node_levels.cpu().numpy()
     per_level = {
-        name: dict(
+        name:
+        dict(
             min=float(nodes[levels == level].min()),
             mean=float(nodes[levels == level].mean()),
             max=float(nodes[levels == level].max()))
@@ -69,8 +70,10 @@ def shell_summary(h: Tensor, node_embeddings: Tensor, node_levels: Tensor,
     return dict(
         clips=dict(
             count=int(len(radius)),
-            **{f'q{q:02d}': float(np.percentile(radius, q))
-               for q in (5, 25, 50, 75, 95)}),
+            **{
+                f'q{q:02d}': float(np.percentile(radius, q))
+                for q in (5, 25, 50, 75, 95)
+            }),
         levels=per_level,
         beyond_leaves=float(np.mean(radius > leaf_max * (1 + 1e-4))),
         within_leaf_shell=float(

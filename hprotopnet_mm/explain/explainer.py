@@ -6,8 +6,7 @@ row per level of the hierarchy) and the next most likely leaves: which
 prototypes of that node are most similar to the clip, where in the clip
 (activation maps, :mod:`.activation_maps`), how much each one raises the
 node's logit (:mod:`.contributions`), and which training clip and patch it
-was projected onto (``head.prototype_sources``, decoded again with the
-projection's deterministic pipeline).
+was projected onto (:mod:`.source_clips`).
 
 Multi-clip test pipelines: the prediction combines the clips as the head's
 ``average_clips`` says (``'score'``: softmax of the mean logits; otherwise
@@ -29,15 +28,16 @@ from torch import Tensor, nn
 
 from hprotopnet_mm.engine.projection import nearest_cells, prototype_head
 from .abstain import ROOT, abstain_predict, node_probabilities
-from .activation_maps import (cell_footprint, clip_activation_maps,
-                              frame_boxes, high_activation_mask)
-from .clip_video import (ACTIVATION_BOX, PATCH_BOX, clip_video, display_scale,
-                         heat_overlay)
+from .activation_maps import (clip_activation_maps, frame_boxes,
+                              high_activation_mask)
+from .clip_video import (ACTIVATION_BOX, clip_video, display_scale,
+                         frame_labels, heat_overlay)
 from .contributions import (node_log_probabilities, node_logits,
                             prototype_contributions)
 from .faithfulness import deletion_faithfulness
-from .loading import (VideoReadError, check_video, frame_indices, load_clips,
+from .loading import (check_video, frame_indices, head_outputs, load_clips,
                       preprocess, to_frames)
+from .source_clips import SourceClips
 
 NOTES = dict(
     similarity='log((d + 1) / (d + epsilon)) of the smallest squared L2 '
@@ -80,13 +80,6 @@ class Explanation:
     images: Dict[str, bytes] = field(default_factory=dict)
 
 
-def _frame_labels(frame_inds: Sequence[int], num: int) -> Optional[List[str]]:
-    """Captions 'frame i' of the frames of a clip (None if unknown)."""
-    if len(frame_inds) != num:
-        return None
-    return [f'frame {i}' for i in frame_inds]
-
-
 class PrototypeExplainer:
     """Explanations of a recognizer with a prototype head.
 
@@ -114,9 +107,8 @@ class PrototypeExplainer:
         self.model = model.eval()
         self.head = prototype_head(model)
         self.test_pipeline = list(test_pipeline)
-        self.source_pipeline = None if source_pipeline is None else list(
-            source_pipeline)
-        self.source_info = dict(source_info or {})
+        self.sources = SourceClips(self.model, self.head, source_pipeline,
+                                   source_info, clip_scale)
         self.percentile = percentile
         self.clip_scale = clip_scale
         self.hierarchy = self.head.hierarchy
@@ -127,7 +119,6 @@ class PrototypeExplainer:
         self.prototype_node = self.head.prototype_node.detach().cpu()
         sources = self.head.prototype_sources
         self.pruned = set(sources.pruned if sources is not None else [])
-        self._source_cache: Dict[Tuple[str, int], Dict] = {}
 
     @property
     def device(self) -> torch.device:
@@ -137,24 +128,8 @@ class PrototypeExplainer:
     # model
     # ------------------------------------------------------------------
     def head_outputs(self, clips: Tensor) -> Dict[str, Tensor]:
-        """``forward_explain`` of the head, one clip per forward pass.
-
-        Args:
-            clips (Tensor): Model inputs (V, C, T, H, W).
-
-        Returns:
-            dict[str, Tensor]: The head's outputs, concatenated over clips.
-        """
-        outputs = []
-        with torch.no_grad():
-            for clip in clips:
-                feats, _ = self.model.extract_feat(
-                    clip[None, None].to(self.device), test_mode=True)
-                outputs.append(self.head.forward_explain(feats))
-        return {
-            key: torch.cat([o[key] for o in outputs])
-            for key in outputs[0] if torch.is_tensor(outputs[0][key])
-        }
+        """:func:`.head_outputs` of the model on clips (V, C, T, H, W)."""
+        return head_outputs(self.model, self.head, clips)
 
     def scores(self, clips: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
         """Similarities (M, P) and node scores of clips (M, C, T, H, W), in
@@ -379,11 +354,11 @@ class PrototypeExplainer:
                 contribution=float(context['contributions'][p, node]),
                 contribution_to_predicted=float(
                     context['contributions'][p, context['predicted']]),
-                logit_contribution=float(
-                    context['logit_contributions'][p, node]),
+                logit_contribution=float(context['logit_contributions'][p,
+                                                                        node]),
                 best_cell=[int(c) for c in np.unravel_index(best, grid)],
                 activation_clip=None)
-            row.update(self._source(p, context['render'], images))
+            row.update(self.sources.describe(p, context['render'], images))
             if context['render']:
                 name = f'clips/p{p:04d}_test.webm'
                 if name not in images:
@@ -394,120 +369,18 @@ class PrototypeExplainer:
             rows.append(row)
         return rows
 
-    def _scale(self, frames: np.ndarray) -> int:
-        return self.clip_scale or display_scale(*frames.shape[1:3])
-
     def _test_clip(self, frames: np.ndarray, activation: Tensor,
                    frame_inds: Sequence[int]) -> bytes:
         mask = high_activation_mask(activation, self.percentile)
         boxes = [[(box, ACTIVATION_BOX)] if box is not None else []
                  for box in frame_boxes(mask)]
-        labels = _frame_labels(frame_inds, len(frames))
+        labels = frame_labels(frame_inds, len(frames))
         return clip_video(
             heat_overlay(frames, activation.numpy()),
             boxes,
             labels=labels,
             start=int(activation.flatten(1).amax(dim=1).argmax()),
-            scale=self._scale(frames))
-
-    # ------------------------------------------------------------------
-    # prototype sources
-    # ------------------------------------------------------------------
-    def _source(self, p: int, render: bool, images: Dict[str, bytes]) -> Dict:
-        """Provenance of prototype p and, if it can be decoded, its clip."""
-        sources = self.head.prototype_sources
-        records = [] if sources is None else sources.prototypes
-        record = records[p].to_plain() if p < len(records) and \
-            records[p] is not None else None
-        if record is None:
-            status = 'not projected: the model holds no provenance for ' \
-                'this prototype' if sources is None else \
-                'not projected: no training clip of its node was found at ' \
-                'projection time'
-            return dict(source=None, source_status=status, source_clip=None)
-        info = dict(record)
-        result = dict(source=info, source_status='ok', source_clip=None)
-        if self.source_pipeline is None:
-            result['source_status'] = 'the config has no projection ' \
-                'pipeline, so the source clip is not shown'
-            return result
-        if not render:
-            result['source_status'] = 'source clip not decoded (numbers only)'
-            return result
-        try:
-            decoded = self._decode_source(record)
-        except VideoReadError as err:
-            result['source_status'] = f'source clip unavailable: {err}'
-            return result
-        expected = record.get('frame_inds')
-        info['frames_match'] = expected is None or \
-            decoded['frame_inds'] == expected
-        if not info['frames_match']:
-            result['source_status'] = (
-                'the projection pipeline now samples frames '
-                f'{decoded["frame_inds"]} of the source video, not the '
-                f'recorded {expected}; the clip shown differs from the one '
-                'projected')
-        distance_maps = decoded['distance_maps'][p]
-        cell = tuple(record['cell'])
-        if list(distance_maps.shape) == list(record['grid']):
-            info['distance_now'] = float(distance_maps[cell])
-        else:
-            result['source_status'] = (
-                f'the feature grid of the source clip is now '
-                f'{list(distance_maps.shape)}, not the recorded '
-                f'{record["grid"]}')
-        name = f'clips/p{p:04d}_source.webm'
-        if name not in images:
-            images[name] = self._source_clip(decoded, p, record)
-        result['source_clip'] = name
-        return result
-
-    def _decode_source(self, record: Dict) -> Dict:
-        """Decode the training clip of a record (cached) and run the model
-        on the recorded view."""
-        key = (record['filename'], int(record.get('view', 0)))
-        if key not in self._source_cache:
-            sample = load_clips(
-                self.source_pipeline,
-                record['filename'],
-                label=int(record.get('label', -1)),
-                **self.source_info)
-            raw, inputs = preprocess(self.model, sample)
-            view = key[1]
-            if view >= raw.shape[0]:
-                raise VideoReadError(
-                    f'{record["filename"]}: the projection pipeline gives '
-                    f'{raw.shape[0]} views, the record names view {view}')
-            out = self.head_outputs(inputs[view:view + 1])
-            self._source_cache[key] = dict(
-                frames=to_frames(raw[view]),
-                clip_size=tuple(raw.shape[2:]),
-                frame_inds=frame_indices(sample, view),
-                feature_size=tuple(out['z'].shape[2:]),
-                distance_maps=out['distance_maps'][0].cpu())
-        return self._source_cache[key]
-
-    def _source_clip(self, decoded: Dict, p: int, record: Dict) -> bytes:
-        shape = self.head.prototype_layer.prototype_shape
-        activation = clip_activation_maps(decoded['distance_maps'][p:p + 1],
-                                          self.head.prototype_layer.epsilon,
-                                          shape, decoded['clip_size'])[0]
-        (t0, t1), (y0, y1), (x0, x1) = cell_footprint(record['cell'], shape,
-                                                      decoded['feature_size'],
-                                                      decoded['clip_size'])
-        num = len(decoded['frames'])
-        inside = [t0 <= t < t1 for t in range(num)]
-        boxes = [[((x0, y0, x1, y1), PATCH_BOX)] if inside[t] else []
-                 for t in range(num)]
-        labels = _frame_labels(decoded['frame_inds'], num)
-        return clip_video(
-            heat_overlay(decoded['frames'], activation.numpy()),
-            boxes,
-            labels=labels,
-            dimmed=[not x for x in inside],
-            start=min(t0, num - 1),
-            scale=self._scale(decoded['frames']))
+            scale=self.clip_scale or display_scale(*frames.shape[1:3]))
 
     # ------------------------------------------------------------------
     # faithfulness

@@ -94,16 +94,16 @@ def drop_ratio(top: float, random: float) -> Optional[float]:
     return top / random if random > 0 else None
 
 
-def deletion_faithfulness(
-        score_fn: Callable[[Tensor], Tuple[Tensor, Dict[str, Tensor]]],
-        clip: Tensor,
-        targets: Sequence[Tuple[int, int]],
-        activations: Tensor,
-        percentile: float = 95,
-        num_random: int = 5,
-        seed: int = 0,
-        fill: str = 'mean',
-        batch_size: int = 8) -> Dict:
+def deletion_faithfulness(score_fn: Callable[[Tensor],
+                                             Tuple[Tensor, Dict[str, Tensor]]],
+                          clip: Tensor,
+                          targets: Sequence[Tuple[int, int]],
+                          activations: Tensor,
+                          percentile: float = 95,
+                          num_random: int = 5,
+                          seed: int = 0,
+                          fill: str = 'mean',
+                          batch_size: int = 8) -> Dict:
     """Deletion faithfulness of the prototypes of one explanation.
 
     Args:
@@ -151,15 +151,15 @@ def deletion_faithfulness(
         base = _flat_scores(score_fn(clip[None]))
         occluded = [
             _flat_scores(
-                score_fn(occlude(clip, masks[start:start + batch_size],
-                                 fill)))
+                score_fn(occlude(clip, masks[start:start + batch_size], fill)))
             for start in range(0, masks.shape[0], batch_size)
         ]
     names = list(base)
     # per score: (R, 1 + num_random, P or N)
     scores = {
-        name: torch.cat([o[name] for o in occluded]).view(
-            len(targets), 1 + num_random, -1)
+        name:
+        torch.cat([o[name]
+                   for o in occluded]).view(len(targets), 1 + num_random, -1)
         for name in names
     }
     rows: List[Dict] = []

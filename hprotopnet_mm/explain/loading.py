@@ -10,13 +10,14 @@
   after checking that decord can read it; :class:`VideoReadError` names a
   file it cannot read.
 """
+import argparse
 import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
@@ -30,6 +31,17 @@ from hprotopnet_mm.engine.preflight import (MissingPathError,
 
 class VideoReadError(OSError):
     """A video file is missing or cannot be decoded."""
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every explanation tool shares to its parser:
+    ``--device`` and ``--cfg-options`` (read by :func:`load_config`)."""
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy')
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
@@ -206,6 +218,31 @@ def preprocess(model: nn.Module, sample: Dict) -> Tuple[Tensor, Tensor]:
             f'the pipeline gave inputs of shape {tuple(raw.shape)}')
     data = model.data_preprocessor(pseudo_collate([sample]), False)
     return raw.float(), data['inputs'][0]
+
+
+def head_outputs(model: nn.Module, head: nn.Module,
+                 clips: Tensor) -> Dict[str, Tensor]:
+    """``forward_explain`` of a prototype head, one clip per forward pass.
+
+    Args:
+        model (nn.Module): The recognizer, in eval mode.
+        head (nn.Module): Its prototype head.
+        clips (Tensor): Model inputs (V, C, T, H, W).
+
+    Returns:
+        dict[str, Tensor]: The head's outputs, concatenated over clips.
+    """
+    device = head.prototype_vectors.device
+    outputs = []
+    with torch.no_grad():
+        for clip in clips:
+            feats, _ = model.extract_feat(
+                clip[None, None].to(device), test_mode=True)
+            outputs.append(head.forward_explain(feats))
+    return {
+        key: torch.cat([o[key] for o in outputs])
+        for key in outputs[0] if torch.is_tensor(outputs[0][key])
+    }
 
 
 def frame_indices(sample: Dict, clip: int) -> List[int]:

@@ -97,17 +97,22 @@ def object_grid(centres: np.ndarray, grid: Sequence[int],
     feature_size = tuple(g + s - 1 for g, s in zip(grid, prototype_shape))
     holds = np.zeros(tuple(grid), dtype=bool)
     for cell in np.ndindex(*grid):
-        (t0, t1), (y0, y1), (x0, x1) = cell_footprint(
-            cell, prototype_shape, feature_size, clip_size)
+        (t0, t1), (y0, y1), (x0, x1) = cell_footprint(cell, prototype_shape,
+                                                      feature_size, clip_size)
         x, y = centres[t0:t1].mean(axis=0)
         holds[cell] = x0 <= x < x1 and y0 <= y < y1
     return holds
 
 
-def toy_object_grids(path: str, label: int, sample: Dict,
-                     clip_size: Sequence[int], grid: Sequence[int],
-                     prototype_shape: Sequence[int], seed: int = 0,
-                     size: int = 64, num_frames: int = 32) -> np.ndarray:
+def toy_object_grids(path: str,
+                     label: int,
+                     sample: Dict,
+                     clip_size: Sequence[int],
+                     grid: Sequence[int],
+                     prototype_shape: Sequence[int],
+                     seed: int = 0,
+                     size: int = 64,
+                     num_frames: int = 32) -> np.ndarray:
     """Which patch positions hold the object, for every clip of a decoded
     toy video.
 
@@ -140,8 +145,7 @@ def toy_object_grids(path: str, label: int, sample: Dict,
             raise ValueError(f'{path}: frame indices {inds.tolist()} do not '
                              f'fit {len(track)} frames (--frames) or the '
                              f'clip of {clip_size[0]} frames')
-        centres = to_clip_pixels(track[inds],
-                                 sample['data_samples'].metainfo)
+        centres = to_clip_pixels(track[inds], sample['data_samples'].metainfo)
         grids.append(object_grid(centres, grid, clip_size, prototype_shape))
     return np.stack(grids)
 
@@ -171,8 +175,7 @@ def pointing_rows(distance_maps: Tensor, prototypes: Sequence[int],
     _, cells = nearest_cells(distance_maps)
     rows = []
     for p in prototypes:
-        cell = tuple(
-            int(c) for c in np.unravel_index(int(cells[p]), grid))
+        cell = tuple(int(c) for c in np.unravel_index(int(cells[p]), grid))
         activation = similarity_maps(distance_maps[p].double(),
                                      epsilon).numpy()
         activation = activation - activation.min()

@@ -30,7 +30,8 @@ CONSISTENCY_THRESHOLD = 0.8
 NEAR_DUPLICATE_COSINE = 0.99
 
 
-def consistency(hits: Sequence[np.ndarray], chance: Sequence[np.ndarray],
+def consistency(hits: Sequence[np.ndarray],
+                chance: Sequence[np.ndarray],
                 threshold: float = CONSISTENCY_THRESHOLD) -> Dict:
     """Consistency of a group of prototypes (e.g. one level's).
 
@@ -63,8 +64,8 @@ def consistency(hits: Sequence[np.ndarray], chance: Sequence[np.ndarray],
 
 
 def stability(clean_cells: np.ndarray, noisy_cells: np.ndarray,
-              clean_hits: np.ndarray, noisy_hits: np.ndarray,
-              num_cells: int, part_chance: np.ndarray) -> Dict:
+              clean_hits: np.ndarray, noisy_hits: np.ndarray, num_cells: int,
+              part_chance: np.ndarray) -> Dict:
     """Stability of peaks under pixel noise.
 
     Args:
@@ -95,7 +96,8 @@ def stability(clean_cells: np.ndarray, noisy_cells: np.ndarray,
         random_part_match_unchanged=float(np.mean(q * q + (1 - q) * (1 - q))))
 
 
-def duplicate_pairs(prototypes: Tensor, nodes: Tensor,
+def duplicate_pairs(prototypes: Tensor,
+                    nodes: Tensor,
                     near_cosine: float = NEAR_DUPLICATE_COSINE) -> Dict:
     """Pairs of identical and of nearly identical prototypes.
 
@@ -116,8 +118,11 @@ def duplicate_pairs(prototypes: Tensor, nodes: Tensor,
     unit = torch.nn.functional.normalize(flat, dim=1)
     cosine = unit @ unit.t()
     nodes = nodes.cpu()
-    out = dict(exact_within_node=[], exact_across_nodes=[],
-               near_within_node=[], near_across_nodes=[])
+    out = dict(
+        exact_within_node=[],
+        exact_across_nodes=[],
+        near_within_node=[],
+        near_across_nodes=[])
     with_duplicate = set()
     num = flat.shape[0]
     for p in range(num):

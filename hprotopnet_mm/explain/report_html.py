@@ -82,8 +82,8 @@ def _quality_cell(row: Dict) -> List[str]:
         return []
     return [
         ('consistency (hit share)',
-         f'{quality["hit_share"]:.2f} over {quality["clips"]} clips'
-         + (' - consistent' if quality['consistent'] else '')),
+         f'{quality["hit_share"]:.2f} over {quality["clips"]} clips' +
+         (' - consistent' if quality['consistent'] else '')),
         ('stability (peak kept under noise)',
          f'{quality["peak_unchanged"]:.2f}'),
     ]
@@ -149,10 +149,9 @@ def _faithfulness_html(faith: Dict, names: List[str]) -> str:
         for key in scores) + '</tr>'
     rows = ''
     for r in faith['prototypes']:
-        cells = ''.join(
-            f'<td>{_num(r[f"{key}_drop_top"])}</td>'
-            f'<td>{_num(_mean(r[f"{key}_drops_random"]))}</td>'
-            for key in scores)
+        cells = ''.join(f'<td>{_num(r[f"{key}_drop_top"])}</td>'
+                        f'<td>{_num(_mean(r[f"{key}_drops_random"]))}</td>'
+                        for key in scores)
         rows += (f'<tr><td>{r["prototype"]}</td><td>{_esc(names[r["node"]])}'
                  f'</td><td>{r["voxels"]}</td>{cells}</tr>')
     summary = ''.join(

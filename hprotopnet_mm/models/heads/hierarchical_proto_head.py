@@ -5,11 +5,11 @@ import torch
 from torch import Tensor, nn
 
 from mmaction.registry import MODELS
-from mmaction.utils import ConfigType, SampleList
+from mmaction.utils import ConfigType
 from ..layers import HyperbolicLogits
 from .base_prototype_head import BasePrototypeHead, one_hot_identity
 from .hierarchy_loading import load_hierarchy_and_embedding
-from .level_scores import set_level_scores
+from .level_scores import LevelScoresMixin
 
 
 def node_connection_weights(node_tangents: Tensor, prototype_node: Tensor,
@@ -40,7 +40,7 @@ def node_connection_weights(node_tangents: Tensor, prototype_node: Tensor,
 
 
 @MODELS.register_module()
-class HierarchicalProtoHead(BasePrototypeHead):
+class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
     """Hierarchical ProtoPNet head for 3D backbones.
 
     Backbone features -> add-on layers -> Z -> prototype similarities s
@@ -188,8 +188,7 @@ class HierarchicalProtoHead(BasePrototypeHead):
             hierarchy.leaf_membership.float(),
             persistent=False)
         self.hyperbolic = HyperbolicLogits(embedding.embeddings, num_leaves,
-                                           curvature, temperature,
-                                           clip_radius)
+                                           curvature, temperature, clip_radius)
         self.last_layer = nn.Linear(
             self.num_prototypes,
             self.hyperbolic.node_embeddings.shape[1],
@@ -227,18 +226,3 @@ class HierarchicalProtoHead(BasePrototypeHead):
             label_nodes=self.leaf_ancestors[labels],
             last_layer_weight=self.last_layer.weight,
             level_names=self.hierarchy.level_names)
-
-    def predict_by_feat(self, cls_scores: Tensor,
-                        data_samples: SampleList) -> SampleList:
-        """Leaf predictions as in ``BaseHead`` plus ``pred_level_scores``.
-
-        Args:
-            cls_scores (Tensor): Leaf logits, shape (B * num_clips, K).
-            data_samples (list[ActionDataSample]): The samples.
-
-        Returns:
-            list[ActionDataSample]: The samples with predictions.
-        """
-        data_samples = super().predict_by_feat(cls_scores, data_samples)
-        return set_level_scores(data_samples, self.leaf_membership,
-                                self.hierarchy, self.average_clips)

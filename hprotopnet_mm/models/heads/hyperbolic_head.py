@@ -7,15 +7,15 @@ from torch import Tensor, nn
 
 from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
-from mmaction.utils import ConfigType, SampleList
+from mmaction.utils import ConfigType
 from ..layers import HyperbolicLogits
 from .batch_inputs import select_feature
 from .hierarchy_loading import load_hierarchy_and_embedding
-from .level_scores import set_level_scores
+from .level_scores import LevelScoresMixin
 
 
 @MODELS.register_module()
-class HyperbolicHead(BaseHead):
+class HyperbolicHead(LevelScoresMixin, BaseHead):
     """Pooled backbone features classified by their geodesic distances to
     hyperbolic class embeddings.
 
@@ -32,17 +32,8 @@ class HyperbolicHead(BaseHead):
         num_classes (int): Number of leaf classes; must equal the number of
             leaves of the hierarchy.
         in_channels (int): Channels of the backbone features.
-        hierarchy_file (str): Hierarchy CSV (see ``ClassHierarchy``).
-        label_map_file (str): Label map, one class name per line.
-        embedding_file (str): Hyperbolic embedding of the hierarchy's nodes.
-        curvature (float, optional): c > 0 of the ball; None takes the
-            embedding file's, any other value must equal it.
-            Defaults to None.
-        temperature (float): tau of Eq. 9. Defaults to 1.0.
-        clip_radius (str | float, optional): Clip the tangent vectors
-            before ``expmap0``: None (the paper), 'leaves' (to the leaf
-            embeddings' largest tangent norm) or a tangent norm; see
-            ``HyperbolicLogits``. Defaults to None.
+        hierarchy_file, label_map_file, embedding_file, curvature,
+        temperature, clip_radius: as in ``HierarchicalProtoHead``.
         spatial_type (str): Global pooling over (T, H, W), 'avg' or 'max'
             (see ``MaxPoolI3DHead``). Defaults to 'avg'.
         dropout_ratio (float): Dropout before ``fc_cls``. Defaults to 0.
@@ -50,11 +41,7 @@ class HyperbolicHead(BaseHead):
             Defaults to 0.01.
         loss_cls (dict): Config of the loss. Defaults to
             ``dict(type='CrossEntropyLoss')``.
-        topk (int | tuple[int]): Top-k accuracies to log.
-            Defaults to (1, 5).
-        average_clips (str, optional): 'score', 'prob' or None.
-            Defaults to None.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
+        topk, average_clips, init_cfg: as in MMAction2's ``BaseHead``.
     """
 
     def __init__(self,
@@ -94,8 +81,7 @@ class HyperbolicHead(BaseHead):
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.hyperbolic = HyperbolicLogits(embedding.embeddings,
                                            hierarchy.num_leaves, curvature,
-                                           temperature,
-                                           clip_radius)
+                                           temperature, clip_radius)
         self.fc_cls = nn.Linear(in_channels,
                                 self.hyperbolic.node_embeddings.shape[1])
         normal_init(self.fc_cls, std=init_std)
@@ -128,18 +114,3 @@ class HyperbolicHead(BaseHead):
     def forward(self, x: Union[Tensor, Tuple[Tensor]], **kwargs) -> Tensor:
         """Class logits, float32, shape (B, K)."""
         return self.forward_explain(x)['cls_score']
-
-    def predict_by_feat(self, cls_scores: Tensor,
-                        data_samples: SampleList) -> SampleList:
-        """Leaf predictions as in ``BaseHead`` plus ``pred_level_scores``.
-
-        Args:
-            cls_scores (Tensor): Leaf logits, shape (B * num_clips, K).
-            data_samples (list[ActionDataSample]): The samples.
-
-        Returns:
-            list[ActionDataSample]: The samples with predictions.
-        """
-        data_samples = super().predict_by_feat(cls_scores, data_samples)
-        return set_level_scores(data_samples, self.leaf_membership,
-                                self.hierarchy, self.average_clips)

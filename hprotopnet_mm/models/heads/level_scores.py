@@ -1,12 +1,13 @@
 """Node probabilities of every hierarchy level from leaf probabilities, as
-the hierarchical heads add them to their predictions."""
+the hierarchical heads add them to their predictions
+(:class:`LevelScoresMixin`)."""
 from typing import Dict, Optional
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmaction.utils import SampleList
 from hprotopnet_mm.hierarchy import ClassHierarchy
+from mmaction.utils import SampleList
 
 
 def level_scores(leaf_probs: Tensor, membership: Tensor,
@@ -58,3 +59,25 @@ def set_level_scores(data_samples: SampleList, membership: Tensor,
         probs = score if average_clips == 'prob' else F.softmax(score, -1)
         sample.pred_level_scores = level_scores(probs, membership, hierarchy)
     return data_samples
+
+
+class LevelScoresMixin:
+    """``predict_by_feat`` of a hierarchical head: the leaf predictions of
+    MMAction2's ``BaseHead`` plus ``pred_level_scores``
+    (:func:`set_level_scores`). Put before ``BaseHead`` in the bases; the
+    head sets ``leaf_membership`` and ``hierarchy``."""
+
+    def predict_by_feat(self, cls_scores: Tensor,
+                        data_samples: SampleList) -> SampleList:
+        """Leaf predictions as in ``BaseHead`` plus ``pred_level_scores``.
+
+        Args:
+            cls_scores (Tensor): Leaf logits, shape (B * num_clips, K).
+            data_samples (list[ActionDataSample]): The samples.
+
+        Returns:
+            list[ActionDataSample]: The samples with predictions.
+        """
+        data_samples = super().predict_by_feat(cls_scores, data_samples)
+        return set_level_scores(data_samples, self.leaf_membership,
+                                self.hierarchy, self.average_clips)

@@ -4,9 +4,9 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from hprotopnet_mm.hierarchy import ClassHierarchy
 from mmaction.registry import MODELS
 from mmaction.utils import ConfigType
-from hprotopnet_mm.hierarchy import ClassHierarchy
 from .base_prototype_head import BasePrototypeHead, one_hot_identity
 
 
@@ -44,11 +44,7 @@ class ProtoPNetHead(BasePrototypeHead):
             prototype and the other classes. Defaults to -0.5.
         loss_cls (dict): Config of the loss. Defaults to
             ``dict(type='ProtoPNetLoss')``.
-        topk (int | tuple[int]): Top-k accuracies to log.
-            Defaults to (1, 5).
-        average_clips (str, optional): 'score', 'prob' or None.
-            Defaults to None.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
+        topk, average_clips, init_cfg: as in MMAction2's ``BaseHead``.
     """
 
     def __init__(self,
