@@ -17,8 +17,11 @@ from mmaction.registry import MODELS
 
 def test_max_pool_head_pools_the_maximum():
     head = MODELS.build(
-        dict(type='MaxPoolI3DHead', num_classes=3, in_channels=4,
-             dropout_ratio=0.0))
+        dict(
+            type='MaxPoolI3DHead',
+            num_classes=3,
+            in_channels=4,
+            dropout_ratio=0.0))
     assert isinstance(head, MaxPoolI3DHead)
     x = torch.randn(2, 4, 3, 5, 5)
     pooled = x.flatten(2).amax(dim=2)
@@ -39,15 +42,24 @@ def test_max_pool_head_pools_the_maximum():
 
 def test_tiny_baseline_learns_the_motion_of_two_siblings(tmp_path):
     from hprotopnet_mm.datasets import make_toy_dataset
+
     # one scene, one object (the red square), two motions: the leaf is
     # only in the motion (slides left-right vs up-down)
     toy = make_toy_dataset(
-        str(tmp_path / 'toy'), seed=0, train_per_class=16, val_per_class=1,
-        test_per_class=8, num_grandparents=1, num_parents=1, num_leaves=2,
+        str(tmp_path / 'toy'),
+        seed=0,
+        train_per_class=24,
+        val_per_class=1,
+        test_per_class=8,
+        num_grandparents=1,
+        num_parents=1,
+        num_leaves=2,
         ambiguous_per_pair=0)
     config = retarget_toy_config(
-        osp.join(REPO_ROOT, 'configs', 'toy', 'i3d_r3d18_toy.py'), toy,
-        tmp_path, max_epochs=20)
+        osp.join(REPO_ROOT, 'configs', 'toy', 'i3d_r3d18_toy.py'),
+        toy,
+        tmp_path,
+        max_epochs=20)
     options = [
         'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
         'model.cls_head.num_classes=2',
@@ -61,16 +73,26 @@ def test_tiny_baseline_learns_the_motion_of_two_siblings(tmp_path):
     ]
     env = dict(__import__('os').environ, OMP_NUM_THREADS='1')
     work = str(tmp_path / 'work')
-    train = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
-         '--work-dir', work, '--cfg-options', *options],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    train = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir', work,
+        '--cfg-options', *options
+    ],
+                           capture_output=True,
+                           text=True,
+                           cwd=REPO_ROOT,
+                           env=env)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-3000:]
-    test = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py'), config,
-         osp.join(work, 'epoch_20.pth'), '--work-dir', work,
-         '--cfg-options', *options],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    test = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'test.py'), config,
+        osp.join(work, 'epoch_20.pth'), '--work-dir', work, '--cfg-options',
+        *options
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO_ROOT,
+                          env=env)
     assert test.returncode == 0, test.stdout[-2000:] + test.stderr[-3000:]
     with open(osp.join(work, 'metrics.json')) as f:
         metrics = json.load(f)

@@ -1,7 +1,7 @@
 """Generate the toy hierarchical action dataset (mp4 clips and lists).
 
     python tools/make_toy_dataset.py [--out data/toy] [--seed 0]
-        [--train-per-class 40] [--val-per-class 6] [--test-per-class 6]
+        [--train-per-class 32] [--val-per-class 6] [--test-per-class 6]
         [--grandparents 3] [--parents 2] [--leaves 2] [--size 64]
         [--frames 32] [--fps 8] [--overwrite]
 
@@ -22,24 +22,38 @@ def parse_args(argv=None):
         description='Generate the toy hierarchical action dataset')
     parser.add_argument('--out', default='data/toy', help='output folder')
     parser.add_argument('--seed', type=int, default=0, help='root seed')
-    parser.add_argument('--train-per-class', type=int, default=40)
+    parser.add_argument('--train-per-class', type=int, default=32)
     parser.add_argument('--val-per-class', type=int, default=6)
     parser.add_argument('--test-per-class', type=int, default=6)
-    parser.add_argument('--grandparents', type=int, default=3,
-                        help='background scenes (grandparent nodes)')
-    parser.add_argument('--parents', type=int, default=2,
-                        help='objects per scene (parents per grandparent)')
-    parser.add_argument('--leaves', type=int, default=2,
-                        help='motions per object (leaves per parent)')
-    parser.add_argument('--ambiguous-per-pair', type=int, default=2,
-                        help='ambiguous clips per pair of sibling leaves')
-    parser.add_argument('--size', type=int, default=64,
-                        help='frame side in pixels (even)')
-    parser.add_argument('--frames', type=int, default=32,
-                        help='frames per clip')
+    parser.add_argument(
+        '--grandparents',
+        type=int,
+        default=3,
+        help='background scenes (grandparent nodes)')
+    parser.add_argument(
+        '--parents',
+        type=int,
+        default=2,
+        help='objects per scene (parents per grandparent)')
+    parser.add_argument(
+        '--leaves',
+        type=int,
+        default=2,
+        help='motions per object (leaves per parent)')
+    parser.add_argument(
+        '--ambiguous-per-pair',
+        type=int,
+        default=2,
+        help='ambiguous clips per pair of sibling leaves')
+    parser.add_argument(
+        '--size', type=int, default=64, help='frame side in pixels (even)')
+    parser.add_argument(
+        '--frames', type=int, default=32, help='frames per clip')
     parser.add_argument('--fps', type=float, default=8)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace an earlier toy dataset in --out')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an earlier toy dataset in --out')
     return parser.parse_args(argv)
 
 

@@ -44,8 +44,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 
-from mmaction.registry import DATASETS
 from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR
+from mmaction.registry import DATASETS
 from .checked_video_dataset import (MAX_LISTED, AnnotationError,
                                     CheckedVideoDataset, _listing)
 from .segment_sampling import (DecordSegmentInit, check_segment,

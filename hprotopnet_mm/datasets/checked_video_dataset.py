@@ -45,9 +45,9 @@ from mmengine.fileio import list_from_file
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
+from hprotopnet_mm.hierarchy import ClassHierarchy
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
-from hprotopnet_mm.hierarchy import ClassHierarchy
 from .decoding_records import DecodingRecord, records_folder
 from .errors import AnnotationError, BadVideoError
 from .video_probe import decord_message, probe_videos
@@ -366,8 +366,7 @@ class CheckedVideoDataset(VideoDataset):
             failure.pop('exception')
             failures.append(failure)
         listing = '\n'.join(f'  {f["ann_file"]}:{f["ann_line"]}: '
-                            f'{f["filename"]}: {f["error"]}'
-                            for f in failures)
+                            f'{f["filename"]}: {f["error"]}' for f in failures)
         raise BadVideoError(
             f'{self.ann_file}: sample {idx} and its stand-ins all failed to '
             f'decode:\n{listing}')
@@ -410,8 +409,8 @@ class CheckedVideoDataset(VideoDataset):
         return f'{self.ann_file}:{info.get("ann_line", "?")}: ' \
             f'{info["filename"]}'
 
-    def _run_pipeline(self, info: dict) -> Tuple[Optional[dict],
-                                                 Optional[dict]]:
+    def _run_pipeline(self,
+                      info: dict) -> Tuple[Optional[dict], Optional[dict]]:
         """(data, None), or (None, failure) when a decoding step raised.
         Errors of other transforms (pipeline bugs) propagate."""
         data = info
@@ -455,9 +454,8 @@ def _is_decoding_error(transform, err: Exception) -> bool:
     raised by one of MMAction2's loading transforms (or a transform derived
     from one, such as ``DecordSegmentInit``), by decord or by the file
     system."""
-    if isinstance(err, OSError) or any(
-            cls.__module__ == LOADING_MODULE
-            for cls in type(transform).__mro__):
+    if isinstance(err, OSError) or any(cls.__module__ == LOADING_MODULE
+                                       for cls in type(transform).__mro__):
         return True
     return type(err).__name__ == 'DECORDError'
 

@@ -47,8 +47,11 @@ _NODES = (
 )
 _NAMES = {node_id: name for node_id, name, _ in _NODES}
 SYNTHETIC_TAXONOMY: List[dict] = [
-    dict(nodeId=node_id, nodeName=name, parentId=parent,
-         parentName=None if parent is None else _NAMES[parent])
+    dict(
+        nodeId=node_id,
+        nodeName=name,
+        parentId=parent,
+        parentName=None if parent is None else _NAMES[parent])
     for node_id, name, parent in _NODES
 ]
 
@@ -229,8 +232,10 @@ def write_synthetic_activitynet(out_dir: str,
     ann_file = osp.join(out_dir, 'activity_net.json')
     with open(ann_file, 'w', encoding='utf-8') as f:
         json.dump(
-            dict(version='VERSION 1.3', taxonomy=list(taxonomy),
-                 database=database), f)
+            dict(
+                version='VERSION 1.3',
+                taxonomy=list(taxonomy),
+                database=database), f)
     return SyntheticActivityNet(ann_file, video_dir, tuple(videos))
 
 
@@ -249,6 +254,7 @@ def cut_segment(src: str, first: int, stop: int, dst: str) -> None:
     if not 0 <= first < stop <= len(reader):
         raise ValueError(f'{src}: frames [{first}, {stop}) are not inside '
                          f'its {len(reader)} frames')
-    chunks = (reader.get_batch(list(range(i, min(i + 256, stop)))).asnumpy()
-              for i in range(first, stop, 256))
+    chunks = (
+        reader.get_batch(list(range(i, min(i + 256, stop)))).asnumpy()
+        for i in range(first, stop, 256))
     write_frames(dst, chunks, reader.get_avg_fps())

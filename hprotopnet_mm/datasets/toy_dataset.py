@@ -119,8 +119,7 @@ def make_toy_dataset(out_dir: str,
     check_clip_size(size, num_frames)
     if not fps > 0:
         raise ValueError(f'fps must be positive, got {fps}')
-    hierarchy = build_toy_hierarchy(num_grandparents, num_parents,
-                                    num_leaves)
+    hierarchy = build_toy_hierarchy(num_grandparents, num_parents, num_leaves)
     root = os.path.abspath(out_dir)
     video_root = os.path.join(root, 'videos')
     files = ToyDatasetFiles(
@@ -142,16 +141,20 @@ def make_toy_dataset(out_dir: str,
     os.makedirs(root, exist_ok=True)
 
     num_videos = 0
-    for split, per_class in zip(
-            LABELLED_SPLITS, (train_per_class, val_per_class, test_per_class)):
+    for split, per_class in zip(LABELLED_SPLITS,
+                                (train_per_class, val_per_class,
+                                 test_per_class)):
         os.makedirs(os.path.join(video_root, split))
         lines = []
         for label, leaf in enumerate(hierarchy.leaves):
             for k in range(per_class):
                 name = f'{split}/{leaf.name}_{k}.mp4'
-                clip = render_clip(hierarchy, label,
-                                   clip_rng(seed, split, label, k),
-                                   size=size, num_frames=num_frames)
+                clip = render_clip(
+                    hierarchy,
+                    label,
+                    clip_rng(seed, split, label, k),
+                    size=size,
+                    num_frames=num_frames)
                 write_video(os.path.join(video_root, name), clip, fps)
                 lines.append(f'{name} {label}')
         _write_lines(getattr(files, f'{split}_list'), lines)
@@ -168,10 +171,14 @@ def make_toy_dataset(out_dir: str,
         for k in range(ambiguous_per_pair):
             name = (f'ambiguous/{leaf_a.name}_vs_{leaf_b.motion.name}_{k}'
                     '.mp4')
-            clip = render_clip(hierarchy, label_a,
-                               clip_rng(seed, 'ambiguous', label_a, k),
-                               sibling=label_b, weight=AMBIGUOUS_WEIGHT,
-                               size=size, num_frames=num_frames)
+            clip = render_clip(
+                hierarchy,
+                label_a,
+                clip_rng(seed, 'ambiguous', label_a, k),
+                sibling=label_b,
+                weight=AMBIGUOUS_WEIGHT,
+                size=size,
+                num_frames=num_frames)
             write_video(os.path.join(video_root, name), clip, fps)
             lines.append(f'{name} {label_a} {label_b}')
     _write_lines(files.ambiguous_list, lines)
@@ -222,6 +229,5 @@ def toy_object_track(video: str,
                          f'{", ".join(LABELLED_SPLITS)})')
     label = hierarchy.leaf_names.index(leaf_name)
     params = sample_clip_params(
-        clip_rng(seed, split, label, int(k)), size=size,
-        num_frames=num_frames)
+        clip_rng(seed, split, label, int(k)), size=size, num_frames=num_frames)
     return label, object_track(hierarchy, label, params)

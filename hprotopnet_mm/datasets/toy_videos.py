@@ -44,8 +44,8 @@ _UNIT_POLYGONS = {
     'cross': [(-0.35, -1.0), (0.35, -1.0), (0.35, -0.35), (1.0, -0.35),
               (1.0, 0.35), (0.35, 0.35), (0.35, 1.0), (-0.35, 1.0),
               (-0.35, 0.35), (-1.0, 0.35), (-1.0, -0.35), (-0.35, -0.35)],
-    'hexagon': [(np.cos(a), np.sin(a))
-                for a in np.arange(6) * np.pi / 3 + np.pi / 6],
+    'hexagon':
+    [(np.cos(a), np.sin(a)) for a in np.arange(6) * np.pi / 3 + np.pi / 6],
     'star': [((1.15 if i % 2 == 0 else 0.5) * np.sin(i * np.pi / 5),
               -(1.15 if i % 2 == 0 else 0.5) * np.cos(i * np.pi / 5))
              for i in range(10)],
@@ -134,8 +134,10 @@ def _distractor_track(rng: np.random.Generator, size: int, num_frames: int,
     for t in range(num_frames):
         track[t] = position
         cos, sin = np.cos(turns[t]), np.sin(turns[t])
-        velocity = np.array([cos * velocity[0] - sin * velocity[1],
-                             sin * velocity[0] + cos * velocity[1]])
+        velocity = np.array([
+            cos * velocity[0] - sin * velocity[1],
+            sin * velocity[0] + cos * velocity[1]
+        ])
         position = position + velocity
         for axis in range(2):
             if position[axis] < low:

@@ -160,8 +160,8 @@ class _ProbePool:
         self.busy: Dict[object, Tuple[object, int]] = {}  # conn -> (proc, i)
 
     def run(self, paths: Sequence[str], todo: Sequence[int],
-            done: Callable[[int, Optional[str], Optional[tuple]], None]
-            ) -> None:
+            done: Callable[[int, Optional[str], Optional[tuple]],
+                           None]) -> None:
         pending = deque(todo)
         idle = [self._start() for _ in range(min(self.size, len(pending)))]
         try:
