@@ -25,12 +25,17 @@ def toy_data(tmp_path_factory):
     from hprotopnet_mm.hierarchy import (ClassHierarchy, embed_hierarchy,
                                          save_embedding)
     out = tmp_path_factory.mktemp('toy')
-    files = make_toy_dataset(str(out), seed=0, train_per_class=2,
-                             val_per_class=1, test_per_class=1,
-                             ambiguous_per_pair=1)
+    files = make_toy_dataset(
+        str(out),
+        seed=0,
+        train_per_class=2,
+        val_per_class=1,
+        test_per_class=1,
+        ambiguous_per_pair=1)
     hierarchy = ClassHierarchy.from_files(files.hierarchy, files.label_map)
-    save_embedding(osp.join(files.root, 'embedding_d32.pth'),
-                   embed_hierarchy(hierarchy, dim=32, epochs=100))
+    save_embedding(
+        osp.join(files.root, 'embedding_d32.pth'),
+        embed_hierarchy(hierarchy, dim=32, epochs=100))
     return files
 
 
@@ -110,8 +115,7 @@ def tiny_toy_config(toy, embedding_file, work_dir, **options):
         'train_dataloader.num_workers': 0,
         'projection_dataloader.dataset': data,
         'projection_dataloader.num_workers': 0,
-        **tiny_model_options(toy, embedding_file),
-        'val_cfg': None,
+        **tiny_model_options(toy, embedding_file), 'val_cfg': None,
         'val_dataloader': None,
         'val_evaluator': None,
         'default_hooks.logger.interval': 1,
@@ -125,12 +129,10 @@ def stoppable_config(config, out_dir):
     (see :func:`train_until`); returns its path."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)
-    cfg.custom_imports.imports = list(cfg.custom_imports.imports) + [
-        'stop_at_log_line'
-    ]
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='StopAtLogLineHook')
-    ]
+    cfg.custom_imports.imports = list(
+        cfg.custom_imports.imports) + ['stop_at_log_line']
+    cfg.custom_hooks = list(cfg.get('custom_hooks',
+                                    [])) + [dict(type='StopAtLogLineHook')]
     out = osp.join(str(out_dir), 'stoppable_' + osp.basename(config))
     cfg.dump(out)
     return out
@@ -145,7 +147,8 @@ def start_train(*args, env=None):
     import subprocess
     import sys
     return subprocess.Popen(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), *args],
+        [sys.executable,
+         osp.join(REPO_ROOT, 'tools', 'train.py'), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -154,9 +157,10 @@ def start_train(*args, env=None):
             os.environ,
             PYTHONUNBUFFERED='1',
             OMP_NUM_THREADS='1',
-            PYTHONPATH=os.pathsep.join(
-                [osp.join(REPO_ROOT, 'tests'),
-                 os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep),
+            PYTHONPATH=os.pathsep.join([
+                osp.join(REPO_ROOT, 'tests'),
+                os.environ.get('PYTHONPATH', '')
+            ]).rstrip(os.pathsep),
             **(env or {})))
 
 
@@ -171,8 +175,14 @@ def train_until(config, work_dir, options, *extra, kill_at=None, code=0):
     """
     from stop_at_log_line import STOP_AT
     options = ['--cfg-options', *options] if options else []
-    proc = start_train(config, '--work-dir', work_dir, '--no-validate', *extra,
-                       *options, env={STOP_AT: kill_at} if kill_at else None)
+    proc = start_train(
+        config,
+        '--work-dir',
+        work_dir,
+        '--no-validate',
+        *extra,
+        *options,
+        env={STOP_AT: kill_at} if kill_at else None)
     lines = []
     for line in proc.stdout:
         lines.append(line)

@@ -156,14 +156,14 @@ def test_analyze_results_abstain_sweep(tree, tmp_path, capsys):
     samples = []
     # video 0: 3 clips, averaged probabilities favour leaf 0 (label 0)
     # video 1: 1 clip, ambiguous between a1 and a2 (label 1)
-    videos = (
-        ('v0.mp4', 0,
-         torch.log(
-             torch.stack(
-                 [probs(0.75, 0.25),
-                  probs(0.75, 0.25),
-                  probs(0.75, 0.25)]).float() + 1e-12)),
-        ('v1.mp4', 1, torch.log(probs(0.5, 0.5).float() + 1e-12)))
+    videos = ((
+        'v0.mp4', 0,
+        torch.log(
+            torch.stack(
+                [probs(0.75, 0.25),
+                 probs(0.75, 0.25),
+                 probs(0.75, 0.25)]).float() + 1e-12)),
+              ('v1.mp4', 1, torch.log(probs(0.5, 0.5).float() + 1e-12)))
     for name, label, scores in videos:
         sample = ActionDataSample()
         sample.set_gt_label(label)

@@ -34,19 +34,26 @@ VIDEOS = (
                    ((0.0, 4.0, 'Kayaking'), (5.0, 9.5, 'Surfing'),
                     (10.0, 11.9, 'Kayaking'))),
     # ends after 6 s; the annotation says 8 s, as for a cut-off download
-    SyntheticVideo('lawn_B2', 90, 15.0, ((1.0, 7.5, 'Mowing the lawn'), ),
-                   duration=8.0),
+    SyntheticVideo(
+        'lawn_B2', 90, 15.0, ((1.0, 7.5, 'Mowing the lawn'), ), duration=8.0),
     SyntheticVideo('court_C3', 100, 25.0,
                    ((0.0, 2.0, 'Tennis serve with ball bouncing'),
                     (2.2, 4.0, 'Playing squash'))),
-    SyntheticVideo('gone_D4', 80, 10.0,
-                   ((0.5, 3.0, 'Raking leaves'), (4.0, 6.0, 'Raking leaves')),
-                   present=False),
-    SyntheticVideo('fence_E5', 64, 8.0, ((2.0, 6.0, 'Painting fence'), ),
-                   subset='validation'),
-    SyntheticVideo('water_F6', 48, 12.0,
-                   ((0.0, 2.0, 'Surfing'), (2.5, 3.5, 'Kayaking')),
-                   subset='validation'),
+    SyntheticVideo(
+        'gone_D4',
+        80,
+        10.0, ((0.5, 3.0, 'Raking leaves'), (4.0, 6.0, 'Raking leaves')),
+        present=False),
+    SyntheticVideo(
+        'fence_E5',
+        64,
+        8.0, ((2.0, 6.0, 'Painting fence'), ),
+        subset='validation'),
+    SyntheticVideo(
+        'water_F6',
+        48,
+        12.0, ((0.0, 2.0, 'Surfing'), (2.5, 3.5, 'Kayaking')),
+        subset='validation'),
 )
 CLIP_LEN = 8
 TEST_PIPELINE = [
@@ -148,8 +155,8 @@ def test_one_sample_per_segment_and_frames_only_from_inside_it(anet):
         assert sample['segment_frames'] == (first, stop)
         inds = sample['frame_inds']
         assert len(inds) == 3 * CLIP_LEN
-        assert all(first <= i < stop for i in inds), (sample['segment_id'],
-                                                      inds, first, stop)
+        assert all(first <= i < stop
+                   for i in inds), (sample['segment_id'], inds, first, stop)
         # the decoded pixels are those frames of the full video
         assert read_frame_codes(np.stack(sample['imgs'])) == list(inds)
         assert sample['label'] == dataset.class_names.index(
@@ -207,8 +214,8 @@ def test_missing_video_is_listed_once_and_skipped(anet):
     with LogRecords() as log:
         dataset = build(anet)
     assert [v['video_id'] for v in dataset.skipped] == ['gone_D4']
-    assert [s['segment_id'] for s in dataset.skipped_segments
-            ] == ['gone_D4#0', 'gone_D4#1']
+    assert [s['segment_id']
+            for s in dataset.skipped_segments] == ['gone_D4#0', 'gone_D4#1']
     assert all(i['video_id'] != 'gone_D4' for i in infos(dataset))
     warnings = '\n'.join(log.messages('WARNING'))
     assert f'{files.ann_file}: skipping 1 of 4 videos' in warnings
@@ -318,8 +325,7 @@ def test_bad_video_share_counts_videos_not_segments(anet):
         start_training(build(anet, max_bad_ratio=0.2))
 
 
-def test_a_video_that_fails_when_decoded_is_replaced_or_named(
-        anet, tmp_path):
+def test_a_video_that_fails_when_decoded_is_replaced_or_named(anet, tmp_path):
     """A video replaced after the check by a shorter one: a segment past
     its new end fails in DecordSegmentInit. With 'skip' the next segment of
     the same class stands in, the failure naming the segment; with 'error'
@@ -332,17 +338,18 @@ def test_a_video_that_fails_when_decoded_is_replaced_or_named(
     del content['database']['gone_D4']  # 'error' would stop on it
     ann_file = tmp_path / 'anet.json'
     ann_file.write_text(json.dumps(content))
-    skipping, stopping = (ActivityNetSegmentDataset(
-        str(ann_file),
-        TEST_PIPELINE,
-        data_prefix=dict(video=str(folder)),
-        label_map_file=anet[2],
-        on_bad_video=on_bad_video,
-        progress=False) for on_bad_video in ('skip', 'error'))
+    skipping, stopping = (
+        ActivityNetSegmentDataset(
+            str(ann_file),
+            TEST_PIPELINE,
+            data_prefix=dict(video=str(folder)),
+            label_map_file=anet[2],
+            on_bad_video=on_bad_video,
+            progress=False) for on_bad_video in ('skip', 'error'))
     kayak = str(folder / 'v_kayak_A1.mp4')
     shutil.copyfile(folder / 'v_court_C3.mp4', kayak)  # 4 s instead of 12 s
-    index = [info['segment_id'] for info in infos(skipping)].index(
-        'kayak_A1#2')  # [10, 11.9] s, Kayaking
+    index = [info['segment_id'] for info in infos(skipping)
+             ].index('kayak_A1#2')  # [10, 11.9] s, Kayaking
     sample = skipping[index]
     assert sample['segment_id'] == 'kayak_A1#0'  # Kayaking, [0, 4] s
     assert read_frame_codes(np.stack(sample['imgs'])) == list(
@@ -377,14 +384,16 @@ def test_labels_outside_the_label_map_are_errors_naming_the_video(
         f'not a class of the label map {label_map}' in message
     assert f'{ann_file}:kayak_A1: annotation 0: segment [4.0, 3.0] s is not ' \
         'an interval' in message
-    with pytest.raises(AnnotationError, match="no annotated segments in "
-                       r"subset 'testing' \(the file has subsets "
-                       r"\['training', 'validation'\]\)"):
+    with pytest.raises(
+            AnnotationError,
+            match="no annotated segments in "
+            r"subset 'testing' \(the file has subsets "
+            r"\['training', 'validation'\]\)"):
         build(anet, subset='testing')
     (tmp_path / 'other.json').write_text('{"videos": []}')
     with pytest.raises(AnnotationError, match='no "database"'):
-        ActivityNetSegmentDataset(str(tmp_path / 'other.json'), [],
-                                  label_map_file=label_map)
+        ActivityNetSegmentDataset(
+            str(tmp_path / 'other.json'), [], label_map_file=label_map)
 
 
 def test_video_file_names_follow_the_templates(anet, tmp_path):
@@ -406,19 +415,16 @@ def test_video_file_names_follow_the_templates(anet, tmp_path):
         data_prefix=dict(video=str(folder)),
         filename_tmpls=('{}', ),
         extensions=('.mkv', ))
-    assert {i['video_id'] for i in infos(dataset)} == {
-        'kayak_A1', 'court_C3'
-    }
+    assert {i['video_id'] for i in infos(dataset)} == {'kayak_A1', 'court_C3'}
     with pytest.raises(AnnotationError, match='cannot list the video folder'):
         build(anet, data_prefix=dict(video=str(tmp_path / 'nowhere')))
 
 
 def test_decord_init_becomes_the_segment_init():
-    pipeline = with_segment_init(
-        [dict(TEST_PIPELINE[0], num_threads=2)] + TEST_PIPELINE[1:])
-    assert [t['type'] for t in pipeline] == [
-        'DecordSegmentInit', 'SampleFrames', 'DecordDecode'
-    ]
+    pipeline = with_segment_init([dict(TEST_PIPELINE[0], num_threads=2)] +
+                                 TEST_PIPELINE[1:])
+    assert [t['type'] for t in pipeline
+            ] == ['DecordSegmentInit', 'SampleFrames', 'DecordDecode']
     assert pipeline[0]['num_threads'] == 2
     assert with_segment_init(pipeline) == pipeline
     assert with_segment_init([]) == []
@@ -445,9 +451,10 @@ def test_tools_test_reports_per_segment_video_level_metrics(anet, tmp_path):
     per validation segment (two of them from one video, with different
     labels), from 10 clips each."""
     from mmengine.config import Config
-    from mmaction.registry import MODELS
+
     from hprotopnet_mm.hierarchy import (ClassHierarchy, embed_hierarchy,
                                          save_embedding)
+    from mmaction.registry import MODELS
     files, hierarchy_file, label_map = anet
     hierarchy = ClassHierarchy.from_files(hierarchy_file, label_map)
     embedding = str(tmp_path / 'embedding.pth')

@@ -26,8 +26,10 @@ EXPECTED_ROWS = [
     ['Surfing', 'Water sports', SPORTS],
     ['Mowing the lawn', 'Lawn care', HOUSEHOLD],
     ['Raking leaves', 'Lawn care', HOUSEHOLD],
-    ['Painting fence', 'Exterior Maintenance, Repair, & Decoration',
-     HOUSEHOLD],
+    [
+        'Painting fence', 'Exterior Maintenance, Repair, & Decoration',
+        HOUSEHOLD
+    ],
 ]
 
 
@@ -94,13 +96,15 @@ def test_more_levels_take_the_ancestors_below_the_root(tmp_path):
 
 
 def test_bad_taxonomies_are_errors_naming_the_node():
+
     def changed(node_id, **fields):
         taxonomy = copy.deepcopy(SYNTHETIC_TAXONOMY)
         next(n for n in taxonomy if n['nodeId'] == node_id).update(fields)
         return taxonomy
 
-    with pytest.raises(HierarchyError,
-                       match="nodes 3 and 4 are both named 'Racquet sports'"):
+    with pytest.raises(
+            HierarchyError,
+            match="nodes 3 and 4 are both named 'Racquet sports'"):
         taxonomy_hierarchy(changed(4, nodeName='Racquet sports'))
     with pytest.raises(HierarchyError, match='node 12 .*has parentId 99'):
         taxonomy_hierarchy(changed(12, parentId=99))
@@ -112,8 +116,7 @@ def test_bad_taxonomies_are_errors_naming_the_node():
         taxonomy_hierarchy(changed(4, nodeId=3))
 
 
-def test_differences_to_the_reference_tree_are_printed(
-        tool, tmp_path, capsys):
+def test_differences_to_the_reference_tree_are_printed(tool, tmp_path, capsys):
     ann = write_annotation(tmp_path / 'anet.json', SYNTHETIC_TAXONOMY)
     reference = tmp_path / 'paper.csv'
     rows = copy.deepcopy(EXPECTED_ROWS)

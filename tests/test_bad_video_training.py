@@ -14,13 +14,13 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from test_resume_projection import CONFIG, last_checkpoint
+from test_resume_projection import options as resume_options  # noqa: F401
+from video_faults import cut_after_header, damage_middle
 
 from conftest import (REPO_ROOT, retarget_toy_config, stoppable_config,
                       train_until)
 from hprotopnet_mm.models.heads import PrototypeSources
-from test_resume_projection import CONFIG, last_checkpoint
-from test_resume_projection import options as resume_options  # noqa: F401
-from video_faults import cut_after_header, damage_middle
 
 I3D_CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'i3d_r3d18_toy.py')
 
@@ -32,15 +32,17 @@ def bad_list(toy_data, tmp_path_factory):
     second clips."""
     folder = tmp_path_factory.mktemp('bad_list')
     lines = open(toy_data.train_list).read().splitlines()
-    second = {int(line.split()[1]): line.split()[0]
-              for line in lines if '_1.mp4' in line}
+    second = {
+        int(line.split()[1]): line.split()[0]
+        for line in lines if '_1.mp4' in line
+    }
     damaged, cut = str(folder / 'damaged.mp4'), str(folder / 'cut.mp4')
     damage_middle(osp.join(toy_data.video_root, second[3]), damaged)
     cut_after_header(osp.join(toy_data.video_root, second[4]), cut)
     ann_file = folder / 'train_list.txt'
-    ann_file.write_text('\n'.join(
-        [line for line in lines if '_0.mp4' in line] +
-        [f'{damaged} 3', f'{cut} 4']) + '\n')
+    ann_file.write_text('\n'.join([line
+                                   for line in lines if '_0.mp4' in line] +
+                                  [f'{damaged} 3', f'{cut} 4']) + '\n')
     return str(ann_file), damaged, cut
 
 
@@ -85,33 +87,39 @@ def test_training_with_bad_videos_finishes_and_names_them(
         # damaged video too and counts it in the message hub
         assert f'Last-layer phase after epoch {epoch}: 1 sample(s) whose ' \
             'video failed to decode were replaced by stand-ins' in log
-        assert re.search(f'Last-layer phase after epoch {epoch} \\[3/3\\] '
-                         'loss: .*bad_samples: 1.0000', log)
+        assert re.search(
+            f'Last-layer phase after epoch {epoch} \\[3/3\\] '
+            'loss: .*bad_samples: 1.0000', log)
     scalars = [
         json.loads(line) for path in glob.glob(
             osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
         for line in open(path)
     ]
-    assert [s['last_layer/bad_samples'] for s in scalars
-            if 'last_layer/loss' in s] == [1, 1]
+    assert [
+        s['last_layer/bad_samples'] for s in scalars if 'last_layer/loss' in s
+    ] == [1, 1]
     assert last_checkpoint(work_dir) == 'epoch_2.pth'
     final = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=True)
     sources = PrototypeSources.from_plain(
         final['state_dict']['cls_head._extra_state']['prototype_sources'],
         'epoch_2.pth')
-    assert all(r is not None and r.filename not in (damaged, cut)
-               for r in sources.prototypes)
+    assert all(
+        r is not None and r.filename not in (damaged, cut)
+        for r in sources.prototypes)
 
 
 def test_resume_with_bad_videos_gives_uninterrupted_result(
         uninterrupted, config, options, tmp_path):
     reference_dir, _ = uninterrupted
     work_dir = str(tmp_path / 'work')
-    train_until(config, work_dir, options,
-                kill_at='Prototype projection after epoch 1')
+    train_until(
+        config,
+        work_dir,
+        options,
+        kill_at='Prototype projection after epoch 1')
     # 13 usable clips, batch 6: 3 iterations an epoch
-    train_until(config, work_dir, options, '--resume',
-                kill_at='Epoch(train) [2][1/3]')
+    train_until(
+        config, work_dir, options, '--resume', kill_at='Epoch(train) [2][1/3]')
     assert last_checkpoint(work_dir) == 'epoch_1.pth'
     log = train_until(config, work_dir, options, '--resume')
     assert 'resumed epoch: 1, iter: 3' in log
@@ -125,21 +133,26 @@ def test_resume_with_bad_videos_gives_uninterrupted_result(
             assert torch.equal(resumed['state_dict'][name], value), name
 
 
-def test_testing_leaves_stand_ins_out_of_the_metrics(
-        uninterrupted, options, toy_data, bad_list, tmp_path):
+def test_testing_leaves_stand_ins_out_of_the_metrics(uninterrupted, options,
+                                                     toy_data, bad_list,
+                                                     tmp_path):
     work_dir, _ = uninterrupted
     _, damaged, _ = bad_list
     test_list = tmp_path / 'test_list.txt'
     test_list.write_text(open(toy_data.val_list).read() + f'{damaged} 3\n')
     config = retarget_toy_config(CONFIG, toy_data, tmp_path)  # no workers
     model = [o for o in options if o.startswith('model.')]
-    out = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py'), config,
-         osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
-         str(tmp_path / 'test'), '--cfg-options', *model,
-         f'test_dataloader.dataset.ann_file={test_list}',
-         'test_dataloader.dataset.on_bad_video=skip'],
-        capture_output=True, text=True, cwd=REPO_ROOT)
+    out = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'test.py'), config,
+        osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options', *model,
+        f'test_dataloader.dataset.ann_file={test_list}',
+        'test_dataloader.dataset.on_bad_video=skip'
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO_ROOT)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     assert 'Epoch(test): 1 sample(s) whose video failed to decode were ' \
@@ -169,9 +182,12 @@ def test_too_many_bad_videos_stop_the_run_with_their_list(
     the run stops when the second one fails, in a DataLoader worker."""
     ann_file, damaged, cut = bad_list
     log = train_until(
-        i3d_config, str(tmp_path / 'work'),
-        [f'train_dataloader.dataset.ann_file={ann_file}',
-         'train_dataloader.dataset.on_bad_video=skip'], code=1)
+        i3d_config,
+        str(tmp_path / 'work'), [
+            f'train_dataloader.dataset.ann_file={ann_file}',
+            'train_dataloader.dataset.on_bad_video=skip'
+        ],
+        code=1)
     assert f'train.py: error: {ann_file}: 2 of 14 listed videos are bad (1 ' \
         'left out by the check, 1 failed while decoding), more than ' \
         'max_bad_ratio=0.1 allows' in log
@@ -185,9 +201,8 @@ def test_decoder_crash_in_a_worker_stops_the_run_naming_the_video(
     lines = open(toy_data.train_list).read().splitlines()
     crashing = lines[7].split()[0]
     cfg = Config.fromfile(i3d_config)
-    cfg.custom_imports.imports = list(cfg.custom_imports.imports) + [
-        'video_faults'
-    ]
+    cfg.custom_imports.imports = list(
+        cfg.custom_imports.imports) + ['video_faults']
     cfg.train_dataloader.dataset.pipeline.insert(
         0, dict(type='AbortOnVideo', name=crashing))
     config = str(tmp_path / 'abort.py')

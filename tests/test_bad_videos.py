@@ -18,12 +18,12 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader
+from video_faults import cut_after_header, damage_middle, not_a_video
 
 from hprotopnet_mm.datasets import (STAND_IN_KEY, AnnotationError,
                                     BadVideoError, CheckedVideoDataset,
                                     decoding_records, name_crashed_workers,
                                     probe_videos, video_probe)
-from video_faults import cut_after_header, damage_middle, not_a_video
 
 CLIP_LEN = 16
 
@@ -32,8 +32,12 @@ def pipeline(test_mode=False, first=()):
     return [
         *first,
         dict(type='DecordInit'),
-        dict(type='SampleFrames', clip_len=CLIP_LEN, frame_interval=1,
-             num_clips=1, test_mode=test_mode),
+        dict(
+            type='SampleFrames',
+            clip_len=CLIP_LEN,
+            frame_interval=1,
+            num_clips=1,
+            test_mode=test_mode),
         dict(type='DecordDecode'),
         dict(type='Resize', scale=(-1, 32)),
         dict(type='FormatShape', input_format='NCTHW'),
@@ -53,7 +57,10 @@ def faults(toy_data, tmp_path_factory):
         damaged=str(folder / 'damaged_middle.mp4'),
         cut=str(folder / 'cut_after_header.mp4'),
         text=str(folder / 'not_a_video.mp4'),
-        source=source, label=3, lines=lines, folder=folder)
+        source=source,
+        label=3,
+        lines=lines,
+        folder=folder)
     damage_middle(source, files.damaged)
     cut_after_header(source, files.cut)
     not_a_video(files.text)
@@ -70,7 +77,9 @@ def write_list(folder, lines, name='list.txt'):
 def dataset(toy, ann_file, **kwargs):
     kwargs.setdefault('pipeline', pipeline())
     return CheckedVideoDataset(
-        ann_file, data_prefix=dict(video=toy.video_root), progress=False,
+        ann_file,
+        data_prefix=dict(video=toy.video_root),
+        progress=False,
         **kwargs)
 
 
@@ -106,8 +115,8 @@ def test_cut_short_and_text_files_do_not_open(faults):
 
 def test_error_mode_names_list_line_video_and_decoder_error(
         toy_data, faults, tmp_path):
-    ann_file = write_list(tmp_path, faults.lines[:4] +
-                          [f'{faults.damaged} {faults.label}'])
+    ann_file = write_list(
+        tmp_path, faults.lines[:4] + [f'{faults.damaged} {faults.label}'])
     data = dataset(toy_data, ann_file)
     assert len(data) == 5
     data[0]
@@ -123,8 +132,11 @@ def test_skip_mode_stands_in_the_next_clip_of_the_same_class(
         toy_data, faults, tmp_path):
     lines = faults.lines + [f'{faults.damaged} {faults.label}']
     ann_file = write_list(tmp_path, lines)
-    data = dataset(toy_data, ann_file, on_bad_video='skip',
-                   pipeline=pipeline(test_mode=True))
+    data = dataset(
+        toy_data,
+        ann_file,
+        on_bad_video='skip',
+        pipeline=pipeline(test_mode=True))
     # the last line: its next clip of the same class wraps around
     first = next(i for i, line in enumerate(lines)
                  if line.endswith(f' {faults.label}'))
@@ -158,8 +170,8 @@ def test_stand_in_is_deterministic_with_random_sampling(
     """Training clips draw random frames: the same generator state gives
     the same stand-in clip, however often the video failed before (no
     state but the generators decides)."""
-    ann_file = write_list(tmp_path, faults.lines + [
-        f'{faults.damaged} {faults.label}'])
+    ann_file = write_list(tmp_path,
+                          faults.lines + [f'{faults.damaged} {faults.label}'])
     data = dataset(toy_data, ann_file, on_bad_video='skip')
     damaged = len(data) - 1
     clips = []
@@ -179,10 +191,9 @@ def test_videos_that_fail_to_open_at_decode_time_are_replaced(
     not open is replaced like one that does not decode."""
     missing = str(tmp_path / 'missing.mp4')
     bad = [faults.cut, faults.text, missing]
-    ann_file = write_list(tmp_path, faults.lines +
-                          [f'{path} {k}' for k, path in enumerate(bad)])
-    data = dataset(toy_data, ann_file, on_bad_video='skip',
-                   check_videos=False)
+    ann_file = write_list(
+        tmp_path, faults.lines + [f'{path} {k}' for k, path in enumerate(bad)])
+    data = dataset(toy_data, ann_file, on_bad_video='skip', check_videos=False)
     for k, path in enumerate(bad):
         failure, = data[24 + k]['data_samples'].metainfo[STAND_IN_KEY]
         assert failure['filename'] == path
@@ -194,8 +205,7 @@ def test_a_sample_whose_stand_ins_all_fail_stops_with_a_list(
         toy_data, faults, tmp_path):
     lines = [f'{faults.damaged} 0', f'{faults.text} 0', faults.lines[2]]
     ann_file = write_list(tmp_path, lines)
-    data = dataset(toy_data, ann_file, on_bad_video='skip',
-                   check_videos=False)
+    data = dataset(toy_data, ann_file, on_bad_video='skip', check_videos=False)
     with pytest.raises(BadVideoError) as err:
         data[0]
     message = str(err.value)
@@ -207,10 +217,12 @@ def test_a_sample_whose_stand_ins_all_fail_stops_with_a_list(
 
 def test_pipeline_errors_are_not_taken_for_bad_videos(toy_data, tmp_path):
     """A misconfigured pipeline raises its own error, bad video or not."""
-    ann_file = write_list(tmp_path, open(toy_data.train_list).read()
-                          .splitlines()[:3])
-    broken = [dict(type='DecordInit'),
-              dict(type='FormatShape', input_format='NCTHW')]  # no frames
+    ann_file = write_list(tmp_path,
+                          open(toy_data.train_list).read().splitlines()[:3])
+    broken = [
+        dict(type='DecordInit'),
+        dict(type='FormatShape', input_format='NCTHW')
+    ]  # no frames
     data = dataset(toy_data, ann_file, on_bad_video='skip', pipeline=broken)
     with pytest.raises(KeyError, match='imgs'):
         data[0]
@@ -222,17 +234,19 @@ def test_decoder_crash_in_a_dataloader_worker_names_the_video(
     crashing = lines[5].split()[0]
     ann_file = write_list(tmp_path, lines)
     data = dataset(
-        toy_data, ann_file, on_bad_video='skip',
+        toy_data,
+        ann_file,
+        on_bad_video='skip',
         pipeline=pipeline(first=[dict(type='AbortOnVideo', name=crashing)]))
-    loader = DataLoader(data, batch_size=2, num_workers=2,
-                        collate_fn=pseudo_collate)
+    loader = DataLoader(
+        data, batch_size=2, num_workers=2, collate_fn=pseudo_collate)
     with pytest.raises(BadVideoError) as err:
         with name_crashed_workers():
             for _ in loader:
                 pass
     message = str(err.value)
-    assert message.startswith(('DataLoader worker (pid',
-                               'A DataLoader worker died ('))
+    assert message.startswith(
+        ('DataLoader worker (pid', 'A DataLoader worker died ('))
     video = osp.join(toy_data.video_root, crashing)
     assert 'The worker was decoding:\n  worker ' in message
     assert f': {ann_file}:6: {video}\n' in message
@@ -247,7 +261,9 @@ def test_worker_dead_before_its_batch_was_fetched_is_named():
     ended worker's record still names its video."""
     ended = subprocess.run(
         [sys.executable, '-c', 'import os; print(os.getpid())'],
-        capture_output=True, text=True, check=True)
+        capture_output=True,
+        text=True,
+        check=True)
     pid = int(ended.stdout)
     record = osp.join(decoding_records.records_folder(), str(pid))
     with open(record, 'w') as f:
@@ -263,8 +279,10 @@ def test_worker_dead_before_its_batch_was_fetched_is_named():
 
 
 def test_other_dataloader_errors_pass_unchanged():
-    with pytest.raises(RuntimeError, match='^DataLoader worker \\(pid 1\\) '
-                       'is killed by signal: Aborted.$'):
+    with pytest.raises(
+            RuntimeError,
+            match='^DataLoader worker \\(pid 1\\) '
+            'is killed by signal: Aborted.$'):
         with name_crashed_workers():
             raise RuntimeError('DataLoader worker (pid 1) is killed by '
                                'signal: Aborted.')
@@ -309,10 +327,14 @@ def test_check_opens_videos_in_other_processes_and_names_a_crash(
 def test_metric_leaves_stand_ins_out(toy_data):
     from hprotopnet_mm.evaluation import HierarchicalAccuracy
     metric = HierarchicalAccuracy(toy_data.hierarchy, toy_data.label_map)
-    sample = dict(pred_score=torch.zeros(12), gt_label=torch.tensor([1]),
-                  filename='a.mp4')
-    stand_in = dict(sample, filename='b.mp4',
-                    **{STAND_IN_KEY: [dict(filename='broken.mp4')]})
+    sample = dict(
+        pred_score=torch.zeros(12),
+        gt_label=torch.tensor([1]),
+        filename='a.mp4')
+    stand_in = dict(
+        sample,
+        filename='b.mp4',
+        **{STAND_IN_KEY: [dict(filename='broken.mp4')]})
     metric.process({}, [sample, stand_in])
     assert [r['video_id'] for r in metric.results] == ['a.mp4']
 

@@ -26,7 +26,9 @@ def _malicious_checkpoint(tmp_path):
     path = str(tmp_path / 'evil.pth')
     torch.save(
         {
-            'state_dict': {'w': torch.ones(2)},
+            'state_dict': {
+                'w': torch.ones(2)
+            },
             'payload': _RunsCode(marker)
         }, path)
     return path, marker
@@ -63,10 +65,12 @@ def test_convert_checkpoint_needs_trust_and_then_loads_weights_only(tmp_path):
     tool = os.path.join(REPO_ROOT, 'tools', 'convert_checkpoint.py')
     out = str(tmp_path / 'converted.pth')
     refused = subprocess.run([sys.executable, tool, path, out],
-                             capture_output=True, text=True)
+                             capture_output=True,
+                             text=True)
     assert refused.returncode != 0 and '--trust' in refused.stderr
     assert not os.path.exists(marker) and not os.path.exists(out)
-    subprocess.run([sys.executable, tool, path, out, '--trust'], check=True,
+    subprocess.run([sys.executable, tool, path, out, '--trust'],
+                   check=True,
                    capture_output=True)
     converted = load_untrusted_checkpoint(out)
     assert torch.equal(converted['state_dict']['w'], torch.ones(2))

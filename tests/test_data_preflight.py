@@ -319,8 +319,10 @@ def test_options_are_validated(toy_data):
             "'skip', got 'ignore'"):
         dataset(toy_data, toy_data.train_list, on_bad_video='ignore')
     for ratio in (-0.1, 1.5, '0.1', True):
-        with pytest.raises(ValueError, match='max_bad_ratio must be a number '
-                           r'in \[0, 1\], got'):
+        with pytest.raises(
+                ValueError,
+                match='max_bad_ratio must be a number '
+                r'in \[0, 1\], got'):
             dataset(toy_data, toy_data.train_list, max_bad_ratio=ratio)
     with pytest.raises(ValueError, match='needs the label_map_file'):
         dataset(
@@ -341,7 +343,9 @@ def test_options_are_validated(toy_data):
 
 def test_project_dataset_configs_use_the_checked_dataset():
     from mmengine.config import Config
+
     from mmaction.registry import DATASETS
+
     # ActivityNet's configs skip the many videos gone from YouTube, listed
     for name, on_bad_video in (('toy', 'error'), ('ucf101', 'error'),
                                ('activitynet', 'skip')):
@@ -349,8 +353,8 @@ def test_project_dataset_configs_use_the_checked_dataset():
             osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', f'{name}.py'))
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                        'projection_dataloader'):
-            assert issubclass(DATASETS.get(cfg[loader].dataset.type),
-                              CheckedVideoDataset)
+            assert issubclass(
+                DATASETS.get(cfg[loader].dataset.type), CheckedVideoDataset)
             assert cfg[loader].dataset.check_videos is True
             assert cfg[loader].dataset.on_bad_video == on_bad_video
 
@@ -359,6 +363,7 @@ def test_ucf101_class_folders_match_the_shipped_label_map(tmp_path):
     """MMAction2's UCF-101 lists name videos <Class>/v_<Class>_gXX_cXX.avi
     with labels in classInd.txt order."""
     from mmengine.config import Config
+
     from mmaction.registry import DATASETS
     cfg = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'ucf101.py'))

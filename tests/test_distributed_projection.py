@@ -120,10 +120,20 @@ def test_torchrun_training_with_projection(toy_data, toy_embedding_d4,
     cmd = [
         # --standalone: the rendezvous takes a free port, so concurrent
         # runs on one machine do not collide
-        sys.executable, '-m', 'torch.distributed.run', '--standalone',
-        '--nproc_per_node', '2',
-        osp.join(REPO_ROOT, 'tools', 'train.py'), CONFIG, '--launcher',
-        'pytorch', '--work-dir', work_dir, '--no-validate', '--cfg-options',
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--standalone',
+        '--nproc_per_node',
+        '2',
+        osp.join(REPO_ROOT, 'tools', 'train.py'),
+        CONFIG,
+        '--launcher',
+        'pytorch',
+        '--work-dir',
+        work_dir,
+        '--no-validate',
+        '--cfg-options',
         *[f'{k}={v}' for k, v in options.items()]
     ]
     out = subprocess.run(

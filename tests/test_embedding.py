@@ -316,9 +316,9 @@ def test_disk_insets_show_every_leaf(toy):
                                  torch.pdist(inset[children]).min().item()))
     # in the disk, siblings are less than 1% of its radius apart (their
     # markers overlap); in the insets more than 20%, over 50 times farther
-    assert smallest_gap and all(disk < 0.01 and inset > 0.2 and
-                                inset > 50 * disk
-                                for disk, inset in smallest_gap)
+    assert smallest_gap and all(
+        disk < 0.01 and inset > 0.2 and inset > 50 * disk
+        for disk, inset in smallest_gap)
 
 
 # ----------------------------------------------------------------------

@@ -15,11 +15,13 @@ from mmengine.config import Config
 import conftest
 from conftest import REPO_ROOT, decode_clip
 from hprotopnet_mm.datasets import write_video
-from hprotopnet_mm.explain import (
-    PrototypeExplainer, VideoReadError, cell_footprint, check_video,
-    clip_activation_maps, frame_boxes, high_activation_mask, load_clips,
-    node_logits, preprocess, prototype_contributions, render_html,
-    spread_to_feature_grid, find_test_pipeline, upsample_activation)
+from hprotopnet_mm.explain import (PrototypeExplainer, VideoReadError,
+                                   cell_footprint, check_video,
+                                   clip_activation_maps, find_test_pipeline,
+                                   frame_boxes, high_activation_mask,
+                                   load_clips, node_logits, preprocess,
+                                   prototype_contributions, render_html,
+                                   spread_to_feature_grid, upsample_activation)
 from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
                                      save_embedding,
                                      train_hyperbolic_embedding)
@@ -34,10 +36,14 @@ def tiny_model_options(toy, embedding_file):
     """Config overrides: the test data and a tiny network."""
     return {
         **conftest.tiny_model_options(toy, embedding_file),
-        'test_dataloader.dataset.ann_file': toy.val_list,
-        'test_dataloader.dataset.data_prefix.video': toy.video_root,
-        'projection_dataloader.dataset.ann_file': toy.train_list,
-        'projection_dataloader.dataset.data_prefix.video': toy.video_root,
+        'test_dataloader.dataset.ann_file':
+        toy.val_list,
+        'test_dataloader.dataset.data_prefix.video':
+        toy.video_root,
+        'projection_dataloader.dataset.ann_file':
+        toy.train_list,
+        'projection_dataloader.dataset.data_prefix.video':
+        toy.video_root,
     }
 
 
@@ -147,8 +153,7 @@ def test_contributions_of_a_linear_head_are_similarity_times_weight():
     weight = torch.randn(3, 5, generator=generator, dtype=torch.float64)
     sims = torch.rand(5, generator=generator, dtype=torch.float64)
     membership = torch.eye(3, dtype=torch.bool)
-    log_probs, result = prototype_contributions(sims,
-                                                lambda s: s @ weight.t(),
+    log_probs, result = prototype_contributions(sims, lambda s: s @ weight.t(),
                                                 membership)
     assert torch.allclose(result, sims[:, None] * weight.t())
     # log-probabilities: the logit's change minus that of the log-sum-exp

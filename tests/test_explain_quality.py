@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import save_checkpoint
+from test_explain import REPO_ROOT
+from test_pointing import setup  # noqa: F401  (module fixture)
 
 from hprotopnet_mm.explain import PrototypeExplainer, load_clips, preprocess
 from hprotopnet_mm.explain.pointing import toy_object_grids
 from hprotopnet_mm.explain.quality import (attach_quality, consistency,
                                            duplicate_pairs, stability)
 from hprotopnet_mm.explain.report_html import render_html
-from test_explain import REPO_ROOT
-from test_pointing import setup  # noqa: F401  (module fixture)
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import explain_quality  # noqa: E402
 
 
-def object_grids(setup, toy_data):
+def object_grids(setup, toy_data):  # noqa: F811
     """(label, clips' object grids) of every test video."""
     _, model, pipeline, _ = setup
     grids = []
@@ -32,10 +32,10 @@ def object_grids(setup, toy_data):
             path = osp.join(toy_data.video_root, name)
             sample = load_clips(pipeline, path)
             raw, _ = preprocess(model, sample)
-            grids.append((int(label),
-                          toy_object_grids(path, int(label), sample,
-                                           raw.shape[2:], (8, 4, 4),
-                                           (1, 1, 1))))
+            grids.append(
+                (int(label),
+                 toy_object_grids(path, int(label), sample, raw.shape[2:],
+                                  (8, 4, 4), (1, 1, 1))))
     return grids
 
 
@@ -51,14 +51,14 @@ def test_planted_prototypes_score_what_they_must(setup, toy_data):  # noqa
         maps = torch.cat([on_object, corner], dim=1)  # (V, 2, T', H', W')
         part = np.repeat(flat, 2, axis=1)
         cells, hits = explain_quality.peak_hits(maps, [0, 1], part)
-        assert (cells[:, 1] == np.ravel_multi_index((0, 3, 0), (8, 4, 4))
-                ).all()
+        assert (cells[:, 1] == np.ravel_multi_index((0, 3, 0),
+                                                    (8, 4, 4))).all()
         hits_object += hits[:, 0].tolist()
         hits_corner += hits[:, 1].tolist()
         chance += flat.mean(axis=2)[:, 0].tolist()
     chance = [np.array(chance)] * 2
-    result = consistency([np.array(hits_object), np.array(hits_corner)],
-                         chance)
+    result = consistency([np.array(hits_object),
+                          np.array(hits_corner)], chance)
     assert result['prototypes'] == 2
     # the object prototype is consistent, the corner one is not
     assert result['consistent'] == 0.5
@@ -67,8 +67,7 @@ def test_planted_prototypes_score_what_they_must(setup, toy_data):  # noqa
     # object: what any prototype pinned there would, and less than a
     # random cell (1 / 16; the object stays near the middle)
     corner_share = np.mean([
-        holds[:, 0, 3, 0].mean() for _, holds in object_grids(
-            setup, toy_data)
+        holds[:, 0, 3, 0].mean() for _, holds in object_grids(setup, toy_data)
     ])
     assert np.mean(hits_corner) == pytest.approx(corner_share)
     assert result['random_hit_share'] == pytest.approx(1 / 16)
@@ -86,8 +85,8 @@ def test_stability_and_duplicates_functions():
     s = stability(clean, noisy, hits, noisy_hits, 128, np.full(4, 1 / 16))
     assert s['peak_unchanged'] == 6 / 8 and s['part_match_unchanged'] == 7 / 8
     assert s['random_peak_unchanged'] == 1 / 128
-    assert s['random_part_match_unchanged'] == pytest.approx(
-        (1 / 16)**2 + (15 / 16)**2)
+    assert s['random_part_match_unchanged'] == pytest.approx((1 / 16)**2 +
+                                                             (15 / 16)**2)
     vectors = torch.randn(5, 4, 1, 1, 1)
     vectors[1] = vectors[0]  # same node
     vectors[3] = vectors[2]  # other nodes

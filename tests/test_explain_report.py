@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_explain import CONFIG, make_embedding, tiny_model_options
 
 from conftest import REPO_ROOT, decode_clip
 from hprotopnet_mm.explain.clip_video import encode_webm
-from test_explain import CONFIG, make_embedding, tiny_model_options
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 EXPLAIN = osp.join(REPO_ROOT, 'tools', 'explain.py')
@@ -201,8 +201,8 @@ def test_video_check_detects_broken_videos(tmp_path):
         'autoplay loop muted></video>'
         '<video data-name="bad" src="data:video/webm;base64,AAAAAAAA" '
         'autoplay loop muted></video></body></html>')
-    assert played_videos(browser, str(page)) == [
-        ['good', True, 48, 32, True], ['bad', False, 0, 0, False]]
+    assert played_videos(browser, str(page)) == [['good', True, 48, 32, True],
+                                                 ['bad', False, 0, 0, False]]
 
 
 def test_report_opens_in_chromium(report):

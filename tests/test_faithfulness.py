@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from test_explain import CONFIG, make_embedding, tiny_model_options
 
 from hprotopnet_mm.datasets import write_video
 from hprotopnet_mm.explain import (PrototypeExplainer, clip_activation_maps,
@@ -17,7 +18,6 @@ from hprotopnet_mm.explain import (PrototypeExplainer, clip_activation_maps,
                                    random_region_masks, read_split_list)
 from hprotopnet_mm.models.layers import PrototypeLayer
 from mmaction.registry import MODELS
-from test_explain import CONFIG, make_embedding, tiny_model_options
 
 
 def test_random_regions_keep_shape_and_size():
@@ -179,11 +179,11 @@ def test_batch_mode_summarizes_the_split(planted, toy_data):
     for video in videos:
         by_level = video['faithfulness']['by_level']
         assert list(by_level) == ['grandparent', 'parent', 'leaf']
-        assert set(by_level['leaf']) == {
-            'similarity', 'node_log_prob', 'node_logit'
-        }
-    leaf = [v['faithfulness']['by_level']['leaf']['node_log_prob']
-            for v in videos]
+        assert set(
+            by_level['leaf']) == {'similarity', 'node_log_prob', 'node_logit'}
+    leaf = [
+        v['faithfulness']['by_level']['leaf']['node_log_prob'] for v in videos
+    ]
     random = np.mean([d['drop_random'] for d in leaf])
     expected = np.mean([d['drop_top'] for d in leaf]) / random \
         if random > 0 else None

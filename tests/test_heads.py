@@ -11,8 +11,8 @@ import hprotopnet_mm.models  # noqa: F401
 from hprotopnet_mm.hierarchy import (ClassHierarchy, HyperbolicEmbedding,
                                      save_embedding)
 from hprotopnet_mm.models import (BasePrototypeHead, HierarchicalProtoHead,
-                                  HyperbolicLogits, PatchSource,
-                                  PrototypeSources, ProtoPNetHead)
+                                  HyperbolicLogits, PatchSource, ProtoPNetHead,
+                                  PrototypeSources)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
@@ -248,19 +248,23 @@ def test_clipped_points_never_lie_beyond_the_leaves(files):
     # |h| never beyond the farthest leaf; short vectors are left alone
     assert h.double().norm(dim=1).max() <= leaves.norm(dim=1).max() + 1e-6
     short = v.norm(dim=1) < radius
-    torch.testing.assert_close(h[short], ball.expmap0(v[short]),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        h[short], ball.expmap0(v[short]), rtol=1e-5, atol=1e-6)
     # a long vector keeps its direction and lands at the clip radius
     long = ~short
     torch.testing.assert_close(
         torch.nn.functional.normalize(ball.logmap0(h[long]), dim=1),
-        torch.nn.functional.normalize(v[long], dim=1), rtol=1e-4, atol=1e-5)
+        torch.nn.functional.normalize(v[long], dim=1),
+        rtol=1e-4,
+        atol=1e-5)
     torch.testing.assert_close(
         ball.logmap0(h[long]).norm(dim=1),
         torch.full((int(long.sum()), ), radius, dtype=torch.float32),
-        rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(clip_tangent(v, 2.0).norm(dim=1),
-                               v.norm(dim=1).clamp(max=2.0))
+        rtol=1e-4,
+        atol=1e-4)
+    torch.testing.assert_close(
+        clip_tangent(v, 2.0).norm(dim=1),
+        v.norm(dim=1).clamp(max=2.0))
     # gradients stay finite, at the origin too
     w = torch.cat([v[:3], torch.zeros(1, v.shape[1])]).requires_grad_()
     head.hyperbolic(w)[0].sum().backward()
@@ -488,7 +492,9 @@ def test_prototype_sources_round_trip(files, tmp_path):
         distance=0.25,
         node=2)  # as earlier versions wrote it
     old = dict(
-        epoch=12, prototype_shape=[1, 1, 1], prototypes=[record, None],
+        epoch=12,
+        prototype_shape=[1, 1, 1],
+        prototypes=[record, None],
         pruned=[1])
     head.set_extra_state(dict(prototype_sources=old))
     sources = head.prototype_sources
@@ -518,9 +524,10 @@ def test_prototype_sources_round_trip(files, tmp_path):
     with pytest.raises(ValueError, match='prototype_sources'):
         head.set_extra_state(['not', 'a', 'dict'])
     bad = dict(old, prototypes=[dict(record, box=[0, 1])])
-    with pytest.raises(ValueError,
-                       match=r'prototype_sources\["prototypes"\]\[0\]: '
-                       r"missing keys \[\], unknown keys \['box'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r'prototype_sources\["prototypes"\]\[0\]: '
+            r"missing keys \[\], unknown keys \['box'\]"):
         head.set_extra_state(dict(prototype_sources=bad))
 
 
@@ -539,8 +546,7 @@ def test_flat_head_is_a_one_level_hierarchy():
     assert hierarchy.level_names == ('leaf', )
     assert hierarchy.node_names == ['class 0', 'class 1', 'class 2']
     assert torch.equal(hierarchy.leaf_membership, torch.eye(3).bool())
-    assert hierarchy.hop_distance.tolist() == [[0, 2, 2], [2, 0, 2],
-                                               [2, 2, 0]]
+    assert hierarchy.hop_distance.tolist() == [[0, 2, 2], [2, 0, 2], [2, 2, 0]]
     assert head.prototype_level.tolist() == [0] * 6
     assert 'prototype_level' not in head.state_dict()
 

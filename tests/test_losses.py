@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import hprotopnet_mm  # noqa: F401
-from mmaction.registry import MODELS
 from hprotopnet_mm.models.losses import (HyperbolicProtoLoss, ProtoPNetLoss,
                                          cluster_cost, last_layer_l1,
                                          level_prototype_masks,
                                          separation_cost)
+from mmaction.registry import MODELS
 
 # Leaves 0-3; parent 4 = {0, 1}, parent 5 = {2, 3}.
 # Prototypes: two of leaf 0, one of each other leaf, one of each parent.

@@ -11,16 +11,15 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import save_checkpoint
+from test_explain import CONFIG, REPO_ROOT, make_embedding, tiny_model_options
 
 from hprotopnet_mm.datasets import toy_object_track
-from hprotopnet_mm.explain import (PrototypeExplainer, load_clips,
-                                   preprocess)
+from hprotopnet_mm.explain import PrototypeExplainer, load_clips, preprocess
 from hprotopnet_mm.explain.loading import frame_indices
 from hprotopnet_mm.explain.pointing import (check_pointing_pipeline,
                                             object_grid, pointing_pipeline,
                                             pointing_rows, to_clip_pixels)
 from mmaction.registry import MODELS
-from test_explain import CONFIG, REPO_ROOT, make_embedding, tiny_model_options
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import toy_pointing  # noqa: E402
@@ -34,8 +33,8 @@ def setup(toy_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp('pointing')
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict(
-        tiny_model_options(
-            toy_data, make_embedding(toy_data, str(folder / 'emb.pth'))))
+        tiny_model_options(toy_data,
+                           make_embedding(toy_data, str(folder / 'emb.pth'))))
     cfg.test_dataloader.dataset.data_prefix.video = toy_data.video_root
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(cfg.model)).eval()
@@ -69,8 +68,7 @@ def test_centres_land_on_the_object_in_the_clip(setup, toy_data):
         inds = frame_indices(sample, clip)
         centres = np.round(to_clip_pixels(track[inds], metainfo)).astype(int)
         colours = np.stack([
-            raw[clip, :, t, y, x].numpy()
-            for t, (x, y) in enumerate(centres)
+            raw[clip, :, t, y, x].numpy() for t, (x, y) in enumerate(centres)
         ])
         assert np.abs(colours - RED).max() < 40, colours
 
@@ -94,8 +92,7 @@ def test_planted_prototypes_point_where_they_were_planted(setup, toy_data):
     with torch.no_grad():
         for p, cell in ((0, object_cell), (1, corner)):
             model.cls_head.prototype_vectors[p] = z[:, cell[0], cell[1],
-                                                    cell[2], None, None,
-                                                    None]
+                                                    cell[2], None, None, None]
     out = explainer.head_outputs(inputs)
     holds = object_grid(centres, (T, H, W), raw.shape[2:], (1, 1, 1))
     # one cell per time step holds the object, the planted one among them
@@ -110,8 +107,8 @@ def test_planted_prototypes_point_where_they_were_planted(setup, toy_data):
     # than a flat map's 1 / (H * W); the corner prototype's less
     assert rows[0]['object_mass'] > 1 / (H * W) > rows[1]['object_mass']
     # a flat map spreads its mass evenly: the share of object cells
-    flat = pointing_rows(torch.ones_like(out['distance_maps'][0]), [0],
-                         holds, 1e-4)
+    flat = pointing_rows(
+        torch.ones_like(out['distance_maps'][0]), [0], holds, 1e-4)
     assert flat[0]['object_mass'] == pytest.approx(1 / (H * W))
 
 

@@ -31,8 +31,8 @@ CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'hproto_cpg_r3d18_toy.py')
 def small_config(toy, embedding_file, work_dir, **options):
     """The tiny toy config, projection batches of 5 clips."""
     return tiny_toy_config(toy, embedding_file, work_dir,
-                           **{'projection_dataloader.batch_size': 5},
-                           **options)
+                           **{'projection_dataloader.batch_size':
+                              5}, **options)
 
 
 def clip_patch(model, dataset, record, shape, decoded=None):
@@ -137,8 +137,8 @@ def brute_force_ranking(model, dataset, candidates, top=8):
             maps = head.forward_explain(feats)['distance_maps'][0].flatten(1)
         for p in candidates[:, label].nonzero().flatten().tolist():
             cells = np.arange(maps.shape[1])
-            keys[p].append((maps[p].double().numpy(),
-                            np.full_like(cells, index), cells))
+            keys[p].append(
+                (maps[p].double().numpy(), np.full_like(cells, index), cells))
     ranking = []
     for p_keys in keys:
         distance, index, cell = (np.concatenate(k) for k in zip(*p_keys))
@@ -154,8 +154,11 @@ def tiny_model(toy, embedding_file, tmp_path, head_type):
     cfg = small_config(toy, embedding_file, str(tmp_path))
     if head_type == 'ProtoPNetHead':
         cfg.model.cls_head = dict(
-            type='ProtoPNetHead', num_classes=12, in_channels=32,
-            proto_channels=16, num_prototypes_per_class=2,
+            type='ProtoPNetHead',
+            num_classes=12,
+            in_channels=32,
+            proto_channels=16,
+            num_prototypes_per_class=2,
             prototype_shape=(1, 2, 2))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -213,8 +216,7 @@ def test_search_is_exact_nearest_candidate(toy_data, toy_embedding_d4,
 
 @pytest.mark.parametrize('head_type',
                          ['HierarchicalProtoHead', 'ProtoPNetHead'])
-def test_prototypes_of_a_node_take_distinct_patches(toy_data,
-                                                    toy_embedding_d4,
+def test_prototypes_of_a_node_take_distinct_patches(toy_data, toy_embedding_d4,
                                                     tmp_path, head_type):
     """Two identical prototypes planted in every node land on one patch
     without the distinct-patch rule and on two with it; the rule's result

@@ -74,8 +74,8 @@ def test_unit_norm_distances_are_cosine_distances_per_cell(shape):
     assert maps.min() >= 0 and maps.max() <= 4 * cells + 1e-5
     # how much a patch looks like a prototype ignores the feature's norm
     scale = torch.rand(2, 1, 3, 4, 4) * 10 + 0.1
-    torch.testing.assert_close(layer.distance_maps(z * scale), maps,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        layer.distance_maps(z * scale), maps, rtol=1e-4, atol=1e-4)
     # a prototype copied from a patch (projection) is at distance 0 from it
     with torch.no_grad():
         layer.prototype_vectors[1] = 5 * z[1, :, 1:1 + shape[0],

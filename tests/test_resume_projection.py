@@ -87,14 +87,17 @@ def test_resume_after_kills_gives_uninterrupted_result(uninterrupted, config,
     reference_dir, _ = uninterrupted
     work_dir = str(tmp_path / 'work')
 
-    train_until(config, work_dir, options,
-                kill_at='Prototype projection after epoch 1')
+    train_until(
+        config,
+        work_dir,
+        options,
+        kill_at='Prototype projection after epoch 1')
     # killed inside the projection: no projected checkpoint yet
     assert last_checkpoint(work_dir) == 'epoch_1_before_projection.pth'
     assert not osp.exists(osp.join(work_dir, 'epoch_1_projected.pth'))
 
-    log = train_until(config, work_dir, options, '--resume',
-                      kill_at='Epoch(train) [2][1/2]')
+    log = train_until(
+        config, work_dir, options, '--resume', kill_at='Epoch(train) [2][1/2]')
     assert 'resumed epoch: 1, iter: 2' in log
     assert 'Resuming the interrupted projection step after epoch 1' in log
     assert 'Last-layer phase after epoch 1 [3/3]' in log

@@ -15,8 +15,11 @@ TEST_FLAGS = ('--work-dir', '--dump', '--cfg-options', '--launcher',
 
 def _help(tool):
     out = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', tool), '-h'],
-        capture_output=True, text=True, check=True)
+        [sys.executable,
+         osp.join(REPO_ROOT, 'tools', tool), '-h'],
+        capture_output=True,
+        text=True,
+        check=True)
     return out.stdout
 
 
@@ -33,11 +36,15 @@ def test_tools_show_mmaction_flags(tool, flags):
 def test_train_with_missing_dataset_names_the_missing_file(tmp_path):
     config = osp.join(REPO_ROOT, 'configs', 'toy', 'i3d_r3d18_toy.py')
     missing = tmp_path / 'nowhere'
-    out = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
-         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-         f'train_dataloader.dataset.ann_file={missing}/train_list.txt'],
-        capture_output=True, text=True, cwd=str(tmp_path))
+    out = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.ann_file={missing}/train_list.txt'
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(tmp_path))
     assert out.returncode != 0
     assert 'Traceback' not in out.stderr
     assert 'train.py: error:' in out.stderr
@@ -49,17 +56,23 @@ def test_preflight_stress_tool_counts_passes_and_failures(toy_data, tmp_path):
     """tools/stress_preflight.py (README: 200 processes) on a few: the toy
     videos pass; a folder holding a text file named .mp4 fails."""
     tool = osp.join(REPO_ROOT, 'tools', 'stress_preflight.py')
-    out = subprocess.run(
-        [sys.executable, tool, '--processes', '3', '--videos',
-         toy_data.video_root], capture_output=True, text=True)
+    out = subprocess.run([
+        sys.executable, tool, '--processes', '3', '--videos',
+        toy_data.video_root
+    ],
+                         capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f'3 fresh processes, {toy_data.num_videos} videos each, released ' \
         'together: 3 passed, 0 killed by a signal, 0 found unusable videos' \
         in out.stdout
     (tmp_path / 'broken.mp4').write_text('not a video\n')
-    out = subprocess.run(
-        [sys.executable, tool, '--processes', '2', '--videos',
-         str(tmp_path), '--workers', '0'], capture_output=True, text=True)
+    out = subprocess.run([
+        sys.executable, tool, '--processes', '2', '--videos',
+        str(tmp_path), '--workers', '0'
+    ],
+                         capture_output=True,
+                         text=True)
     assert out.returncode == 1
     assert '0 passed, 0 killed by a signal, 2 found unusable videos' \
         in out.stdout

@@ -11,10 +11,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
+from test_checkpoint_trust import _malicious_checkpoint as malicious_checkpoint
 
 from conftest import REPO_ROOT, logged_key_mismatch
-from test_checkpoint_trust import \
-    _malicious_checkpoint as malicious_checkpoint
 from hprotopnet_mm.models.backbones import rename_torchvision_state_dict
 from mmaction.registry import MODELS
 from torchvision_reference import random_torchvision_model
@@ -34,14 +33,15 @@ K400_CONFIGS = [
 
 def base_config(arch):
     return Config.fromfile(
-        osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                 BASE_CONFIGS[arch]))
+        osp.join(REPO_ROOT, 'configs', '_base_', 'models', BASE_CONFIGS[arch]))
 
 
 def convert(arch, src, dst):
     """Run the converter's command line; returns its completed process."""
     return subprocess.run([sys.executable, TOOL, arch, src, dst],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO_ROOT)
 
 
 def torchvision_features(model, clip):
@@ -73,8 +73,8 @@ def test_converted_backbone_gives_torchvision_features(arch, tmp_path):
     }
     load_checkpoint(recognizer, dst, strict=True)
     recognizer.eval()  # ResNet3d.train() returns None: no chaining
-    clip = torch.randn(1, 3, 16, 112, 112, generator=torch.Generator()
-                       .manual_seed(2))
+    clip = torch.randn(
+        1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = torchvision_features(reference, clip)
         got = recognizer.backbone(clip)
@@ -135,12 +135,17 @@ train_cfg = dict(max_epochs=1)
 default_hooks = dict(checkpoint=dict(interval=100, save_last=False),
                      logger=dict(interval=1))
 """)
-    out = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'),
-         str(config), '--work-dir', str(tmp_path / 'work'), '--no-validate',
-         '--cfg-options', f'load_from={dst}'],
-        capture_output=True, text=True, cwd=REPO_ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    out = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'),
+        str(config), '--work-dir',
+        str(tmp_path / 'work'), '--no-validate', '--cfg-options',
+        f'load_from={dst}'
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO_ROOT,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'))
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     assert f'Load checkpoint from {dst}' in log
@@ -159,18 +164,18 @@ def test_rename_names_unknown_missing_and_misshapen_tensors():
         for n, t in recognizer.backbone.state_dict().items()
     }
     state = random_torchvision_model('r3d_18').state_dict()
-    renamed, dropped = rename_torchvision_state_dict('r3d_18', state,
-                                                     expected)
-    assert set(renamed) == set(expected) and dropped == ['fc.weight',
-                                                         'fc.bias']
+    renamed, dropped = rename_torchvision_state_dict('r3d_18', state, expected)
+    assert set(renamed) == set(expected) and dropped == [
+        'fc.weight', 'fc.bias'
+    ]
     assert torch.equal(renamed['layer2.0.downsample.conv.weight'],
                        state['layer2.0.downsample.0.weight'])
     del state['layer3.1.conv2.1.running_var']
     state['layer1.0.conv1.0.weight'] = torch.zeros(64, 64, 1, 3, 3)
     state['extra.weight'] = torch.zeros(1)
     with pytest.raises(ValueError) as err:
-        rename_torchvision_state_dict('r3d_18', state, expected,
-                                      source='x.pth')
+        rename_torchvision_state_dict(
+            'r3d_18', state, expected, source='x.pth')
     message = str(err.value)
     assert message.startswith('x.pth is not a torchvision r3d_18 state dict')
     assert 'unknown tensors (not in r3d_18): extra.weight' in message
@@ -187,8 +192,10 @@ def test_rename_refuses_another_architecture():
         for n, t in recognizer.backbone.state_dict().items()
     }
     state = random_torchvision_model('r2plus1d_18').state_dict()
-    with pytest.raises(ValueError, match=r'unknown tensors \(not in r3d_18\):'
-                       r' .*stem\.3\.weight'):
+    with pytest.raises(
+            ValueError,
+            match=r'unknown tensors \(not in r3d_18\):'
+            r' .*stem\.3\.weight'):
         rename_torchvision_state_dict('r3d_18', state, expected)
 
 
@@ -208,9 +215,13 @@ def test_train_without_the_weights_names_load_from(tmp_path):
     file next to the other missing paths."""
     config = osp.join(REPO_ROOT, 'configs', 'ucf101',
                       'hproto_cpg10_r3d18_k400_ucf101.py')
-    out = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
-         '--work-dir', str(tmp_path / 'work')],
-        capture_output=True, text=True, cwd=str(tmp_path))
+    out = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(tmp_path))
     assert out.returncode != 0 and 'Traceback' not in out.stderr
     assert 'load_from = checkpoints/r3d_18_kinetics400.pth' in out.stderr

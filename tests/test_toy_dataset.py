@@ -16,9 +16,14 @@ from hprotopnet_mm.datasets import (build_toy_hierarchy, make_toy_dataset,
                                     render_clip_from_params,
                                     sample_clip_params, write_video)
 
-SMALL = dict(train_per_class=2, val_per_class=1, test_per_class=1,
-             ambiguous_per_pair=1,
-             size=32, num_frames=16, fps=8)
+SMALL = dict(
+    train_per_class=2,
+    val_per_class=1,
+    test_per_class=1,
+    ambiguous_per_pair=1,
+    size=32,
+    num_frames=16,
+    fps=8)
 
 
 @pytest.fixture(scope='module')
@@ -90,8 +95,7 @@ def test_hierarchy_files_are_consistent(toy_runs):
         assert leaf.startswith(parent + '_'), leaf
     assert len(parents) == 6 and len(set(parents.values())) == 3
     # Every list line names an existing video and labels of the label map.
-    for list_file in (a.train_list, a.val_list, a.test_list,
-                      a.ambiguous_list):
+    for list_file in (a.train_list, a.val_list, a.test_list, a.ambiguous_list):
         with open(list_file) as f:
             for line in f:
                 name, *labels = line.split()
@@ -122,23 +126,25 @@ def test_mmaction_video_dataset_reads_the_lists(toy_runs):
     a = toy_runs[0]
     pipeline = [
         dict(type='DecordInit'),
-        dict(type='SampleFrames', clip_len=16, frame_interval=1,
-             num_clips=1),
+        dict(type='SampleFrames', clip_len=16, frame_interval=1, num_clips=1),
         dict(type='DecordDecode'),
         dict(type='Resize', scale=(-1, 64)),
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs')
     ]
-    dataset = VideoDataset(a.train_list, pipeline,
-                           data_prefix=dict(video=a.video_root))
+    dataset = VideoDataset(
+        a.train_list, pipeline, data_prefix=dict(video=a.video_root))
     assert len(dataset) == 24
     for index in (0, 23):
         sample = dataset[index]
         assert tuple(sample['inputs'].shape) == (1, 3, 16, 64, 64)
         assert int(sample['data_samples'].gt_label) == index // 2
-    ambiguous = VideoDataset(a.ambiguous_list, pipeline,
-                             data_prefix=dict(video=a.video_root),
-                             multi_class=True, num_classes=12)
+    ambiguous = VideoDataset(
+        a.ambiguous_list,
+        pipeline,
+        data_prefix=dict(video=a.video_root),
+        multi_class=True,
+        num_classes=12)
     sample = ambiguous[1]
     assert tuple(sample['inputs'].shape) == (1, 3, 16, 64, 64)
     assert sample['data_samples'].gt_label.nonzero().flatten().tolist() == \
@@ -156,14 +162,18 @@ def test_splits_are_independent_draws(toy_runs):
         assert all(name.startswith(split + '/') for name in names[split])
     # Same leaf, same index k = 0 in every split: three different clips.
     stem = names['test'][0][len('test/'):]
-    frames = [read_video(osp.join(a.video_root, split, stem))
-              for split in ('train', 'val', 'test')]
+    frames = [
+        read_video(osp.join(a.video_root, split, stem))
+        for split in ('train', 'val', 'test')
+    ]
     for x, y in itertools.combinations(frames, 2):
         assert not np.array_equal(x[0], y[0])
     # Their object tracks differ too (start, amplitude, period, phase).
     from hprotopnet_mm.datasets.toy_dataset import toy_object_track
-    tracks = [toy_object_track(f'{split}/{stem}', size=32, num_frames=16)[1]
-              for split in ('train', 'val', 'test')]
+    tracks = [
+        toy_object_track(f'{split}/{stem}', size=32, num_frames=16)[1]
+        for split in ('train', 'val', 'test')
+    ]
     for x, y in itertools.combinations(tracks, 2):
         assert not np.allclose(x, y)
     with pytest.raises(ValueError, match='split one of train, val, test'):
@@ -174,11 +184,18 @@ def test_first_frame_does_not_depend_on_the_leaf():
     hierarchy = build_toy_hierarchy()
     for leaf in range(hierarchy.num_leaves):
         for sibling in hierarchy.siblings(leaf):
-            clip = render_clip(hierarchy, leaf, np.random.default_rng(leaf),
-                               size=32, num_frames=12)
-            other = render_clip(hierarchy, sibling,
-                                np.random.default_rng(leaf), size=32,
-                                num_frames=12)
+            clip = render_clip(
+                hierarchy,
+                leaf,
+                np.random.default_rng(leaf),
+                size=32,
+                num_frames=12)
+            other = render_clip(
+                hierarchy,
+                sibling,
+                np.random.default_rng(leaf),
+                size=32,
+                num_frames=12)
             # Same random draw: same first frame, different motion later.
             np.testing.assert_array_equal(clip[0], other[0])
             assert not np.array_equal(clip[1:], other[1:])
@@ -209,8 +226,10 @@ def test_motion_tells_siblings_apart_and_stays_in_frame():
         for track in tracks.values():
             radius = params.object_radius * 1.15
             assert track.min() >= radius and track.max() <= 64 - radius
-        spread = {name: np.ptp(track, axis=0)
-                  for name, track in tracks.items()}
+        spread = {
+            name: np.ptp(track, axis=0)
+            for name, track in tracks.items()
+        }
         horizontal = spread['red_square_slide_horizontal']
         vertical = spread['red_square_slide_vertical']
         assert horizontal[1] == 0 and horizontal[0] > 0
@@ -229,8 +248,8 @@ def test_motion_tells_siblings_apart_and_stays_in_frame():
             ends['green_triangle_sway_smooth']
         # Half-and-half mixing lies between the two siblings.
         mixed = object_track(hierarchy, 0, params, sibling=1, weight=0.5)
-        np.testing.assert_allclose(
-            mixed, (tracks[names[0]] + tracks[names[1]]) / 2)
+        np.testing.assert_allclose(mixed,
+                                   (tracks[names[0]] + tracks[names[1]]) / 2)
 
 
 def test_siblings_look_more_alike_than_cousins():
@@ -244,24 +263,29 @@ def test_siblings_look_more_alike_than_cousins():
     spectra = []
     for leaf in range(hierarchy.num_leaves):
         frames = np.stack([
-            render_clip(hierarchy, leaf, np.random.default_rng([leaf, k]),
-                        size=32, num_frames=1)[0] for k in range(24)
+            render_clip(
+                hierarchy,
+                leaf,
+                np.random.default_rng([leaf, k]),
+                size=32,
+                num_frames=1)[0] for k in range(24)
         ]).astype(np.float32)
         spectra.append(np.abs(np.fft.fft2(frames, axes=(1, 2))).mean(0))
     distance = {'siblings': [], 'cousins': [], 'other scenes': []}
     for i, j in itertools.combinations(range(hierarchy.num_leaves), 2):
         a, b = hierarchy.leaves[i], hierarchy.leaves[j]
         key = ('siblings' if a.parent == b.parent else
-               'cousins' if a.grandparent == b.grandparent else
-               'other scenes')
+               'cousins' if a.grandparent == b.grandparent else 'other scenes')
         distance[key].append(np.abs(spectra[i] - spectra[j]).mean())
     assert max(distance['siblings']) < min(distance['cousins'])
     assert max(distance['cousins']) < min(distance['other scenes'])
     # Same random draw, pixel space: siblings are equal at frame 0, cousins
     # differ by the object, other scenes by the whole background.
     params = sample_clip_params(np.random.default_rng(3), 32, 1)
-    first = [render_clip_from_params(hierarchy, leaf, params)[0].astype(int)
-             for leaf in (0, 1, 2, 4)]
+    first = [
+        render_clip_from_params(hierarchy, leaf, params)[0].astype(int)
+        for leaf in (0, 1, 2, 4)
+    ]
     mad = [np.abs(first[0] - other).mean() for other in first[1:]]
     assert mad[0] == 0 < mad[1] < mad[2]
 
@@ -288,12 +312,16 @@ def test_bad_input_is_rejected(tmp_path):
 
 def test_cli_writes_the_dataset(tmp_path):
     out = tmp_path / 'toy'
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
-         '--out', str(out), '--train-per-class', '1', '--val-per-class', '1',
-         '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size',
-         '16', '--frames', '4'],
-        capture_output=True, text=True, check=True)
+    result = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'), '--out',
+        str(out), '--train-per-class', '1', '--val-per-class', '1',
+        '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size', '16',
+        '--frames', '4'
+    ],
+                            capture_output=True,
+                            text=True,
+                            check=True)
     assert 'wrote 36 videos' in result.stdout
     assert re.search(r'done in \d+\.\d s', result.stdout), result.stdout
     assert sorted(os.listdir(out)) == [
@@ -301,31 +329,47 @@ def test_cli_writes_the_dataset(tmp_path):
         'test_list.txt', 'train_list.txt', 'val_list.txt', 'videos'
     ]
     assert (out / 'ambiguous_list.txt').read_text() == ''
-    again = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
-         '--out', str(out)], capture_output=True, text=True)
+    again = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'), '--out',
+        str(out)
+    ],
+                           capture_output=True,
+                           text=True)
     assert again.returncode != 0 and 'already exists' in again.stderr
     (out / 'videos' / 'train' / 'stale.mp4').write_bytes(b'')
-    subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
-         '--out', str(out), '--train-per-class', '2', '--val-per-class', '1',
-         '--ambiguous-per-pair', '0', '--size', '16', '--frames', '4',
-         '--overwrite'], capture_output=True, text=True, check=True)
+    subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'), '--out',
+        str(out), '--train-per-class', '2', '--val-per-class', '1',
+        '--ambiguous-per-pair', '0', '--size', '16', '--frames', '4',
+        '--overwrite'
+    ],
+                   capture_output=True,
+                   text=True,
+                   check=True)
     assert len(os.listdir(out / 'videos' / 'train')) == 24
     assert len((out / 'train_list.txt').read_text().splitlines()) == 24
     # The tree's shape: 2 scenes x 2 objects x 3 motions.
-    subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
-         '--out', str(out), '--train-per-class', '1', '--val-per-class', '1',
-         '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size',
-         '16', '--frames', '4', '--grandparents', '2', '--parents', '2',
-         '--leaves', '3', '--overwrite'],
-        capture_output=True, text=True, check=True)
+    subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'), '--out',
+        str(out), '--train-per-class', '1', '--val-per-class', '1',
+        '--test-per-class', '1', '--ambiguous-per-pair', '0', '--size', '16',
+        '--frames', '4', '--grandparents', '2', '--parents', '2', '--leaves',
+        '3', '--overwrite'
+    ],
+                   capture_output=True,
+                   text=True,
+                   check=True)
     assert len((out / 'label_map.txt').read_text().splitlines()) == 12
     assert (out / 'hierarchy.csv').read_text().count('slide_diagonal') == 2
-    bad = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'),
-         '--out', str(tmp_path / 'bad'), '--leaves', '4'],
-        capture_output=True, text=True)
+    bad = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'make_toy_dataset.py'), '--out',
+        str(tmp_path / 'bad'), '--leaves', '4'
+    ],
+                         capture_output=True,
+                         text=True)
     assert bad.returncode != 0
     assert 'num_leaves must lie in [2, 3], got 4' in bad.stderr

@@ -15,18 +15,23 @@ def _overrides(toy, max_epochs):
     return [
         f'train_dataloader.dataset.ann_file={toy.train_list}',
         f'train_dataloader.dataset.data_prefix.video={toy.video_root}',
-        'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
+        'train_dataloader.batch_size=8',
+        'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'model.backbone.base_channels=8', 'model.cls_head.in_channels=32',
+        'model.backbone.base_channels=8',
+        'model.cls_head.in_channels=32',
         f'train_cfg.max_epochs={max_epochs}',
         'default_hooks.logger.interval=1',
     ]
 
 
 def _train(toy, work_dir, max_epochs, *extra):
-    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), CONFIG,
-           '--work-dir', work_dir, '--no-validate', '--seed', '0', *extra,
-           '--cfg-options', *_overrides(toy, max_epochs)]
+    cmd = [
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools',
+                 'train.py'), CONFIG, '--work-dir', work_dir, '--no-validate',
+        '--seed', '0', *extra, '--cfg-options', *_overrides(toy, max_epochs)
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr

@@ -121,8 +121,9 @@ def test_warmup_then_joint(toy_data, toy_embedding_d4, tmp_path):
         (1e-3, 0))
 
 
-def test_last_layer_phase_changes_only_the_last_layer(
-        toy_data, toy_embedding_d4, tmp_path):
+def test_last_layer_phase_changes_only_the_last_layer(toy_data,
+                                                      toy_embedding_d4,
+                                                      tmp_path):
     """Between the checkpoint written right after the projection and the
     end of the last-layer phase, only cls_head.last_layer.weight changes:
     every other parameter and buffer (normalisation statistics included)

@@ -60,43 +60,74 @@ def tiny_config(config, toy, zoo_checkpoint, work_dir):
     cfg = Config.fromfile(config)
     pipeline = [
         dict(type='DecordInit'),
-        dict(type='SampleFrames', clip_len=8, frame_interval=1, num_clips=1,
-             test_mode=True),
+        dict(
+            type='SampleFrames',
+            clip_len=8,
+            frame_interval=1,
+            num_clips=1,
+            test_mode=True),
         dict(type='DecordDecode'),
         dict(type='Resize', scale=(-1, 32)),
         dict(type='CenterCrop', crop_size=32),
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs', meta_keys=cfg.meta_keys)
     ]
-    data = dict(_delete_=True, type='CheckedVideoDataset', num_classes=12,
-                ann_file=train_list, pipeline=pipeline,
-                data_prefix=dict(video=toy.video_root))
+    data = dict(
+        _delete_=True,
+        type='CheckedVideoDataset',
+        num_classes=12,
+        ann_file=train_list,
+        pipeline=pipeline,
+        data_prefix=dict(video=toy.video_root))
     cfg.merge_from_dict({
-        'work_dir': work_dir,
-        'load_from': zoo_checkpoint,
-        'train_dataloader.dataset': data,
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'projection_dataloader.dataset': data,
-        'projection_dataloader.num_workers': 0,
-        'val_cfg': None,
-        'val_dataloader': None,
-        'val_evaluator': None,
-        'model.cls_head.num_classes': 12,
-        'model.cls_head.hierarchy_file': toy.hierarchy,
-        'model.cls_head.label_map_file': toy.label_map,
-        'model.cls_head.embedding_file': osp.join(toy.root,
-                                                  'embedding_d32.pth'),
-        'model.cls_head.proto_channels': 16,
-        'model.cls_head.num_prototypes_per_class': 2,
-        'model.cls_head.num_prototypes_per_ancestor': 2,
-        'train_cfg.max_epochs': 1,
-        'default_hooks.checkpoint': dict(interval=100, save_last=False),
-        'default_hooks.logger.interval': 1,
-        'custom_hooks.2.last_layer': dict(_delete_=True, iters=1),
-        'custom_hooks.2.save_checkpoints': False,
-        'custom_hooks.2.progress': False,
+        'work_dir':
+        work_dir,
+        'load_from':
+        zoo_checkpoint,
+        'train_dataloader.dataset':
+        data,
+        'train_dataloader.batch_size':
+        2,
+        'train_dataloader.num_workers':
+        0,
+        'train_dataloader.persistent_workers':
+        False,
+        'projection_dataloader.dataset':
+        data,
+        'projection_dataloader.num_workers':
+        0,
+        'val_cfg':
+        None,
+        'val_dataloader':
+        None,
+        'val_evaluator':
+        None,
+        'model.cls_head.num_classes':
+        12,
+        'model.cls_head.hierarchy_file':
+        toy.hierarchy,
+        'model.cls_head.label_map_file':
+        toy.label_map,
+        'model.cls_head.embedding_file':
+        osp.join(toy.root, 'embedding_d32.pth'),
+        'model.cls_head.proto_channels':
+        16,
+        'model.cls_head.num_prototypes_per_class':
+        2,
+        'model.cls_head.num_prototypes_per_ancestor':
+        2,
+        'train_cfg.max_epochs':
+        1,
+        'default_hooks.checkpoint':
+        dict(interval=100, save_last=False),
+        'default_hooks.logger.interval':
+        1,
+        'custom_hooks.2.last_layer':
+        dict(_delete_=True, iters=1),
+        'custom_hooks.2.save_checkpoints':
+        False,
+        'custom_hooks.2.progress':
+        False,
     })
     return cfg
 

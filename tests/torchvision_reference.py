@@ -29,8 +29,8 @@ def _define_operator_schemas() -> None:
     """Define ``torchvision::nms`` and ``torchvision::qnms`` (schemas only,
     no kernels) unless they exist."""
     missing = [
-        schema for schema in _SCHEMAS
-        if not hasattr(torch.ops.torchvision, schema.split('(')[0])
+        schema for schema in _SCHEMAS if not hasattr(torch.ops.torchvision,
+                                                     schema.split('(')[0])
     ]
     if missing:
         library = torch.library.Library('torchvision', 'FRAGMENT')

@@ -36,7 +36,9 @@ def _boxes(data: bytes, start: int,
         at += size
 
 
-def _find(data: bytes, path: List[str], start: int = 0,
+def _find(data: bytes,
+          path: List[str],
+          start: int = 0,
           end: Optional[int] = None) -> Tuple[int, int]:
     """(offset, size) of the first box along ``path`` (['moov', 'trak'])."""
     end = len(data) if end is None else end
@@ -98,8 +100,8 @@ def _index_first(data: bytes) -> bytes:
     """The file with its moov box moved before the media data (chunk
     offsets shifted by the size of moov)."""
     kinds = [(kind, at, size) for kind, at, size in _boxes(data, 0, len(data))]
-    moov_at, moov_size = next((at, size) for kind, at, size in kinds
-                              if kind == 'moov')
+    moov_at, moov_size = next(
+        (at, size) for kind, at, size in kinds if kind == 'moov')
     moov = bytearray(data[moov_at:moov_at + moov_size])
     table, table_size = _sample_table(bytes(moov))
     stco, _ = _find(bytes(moov), ['stco'], table + 8, table + table_size)

@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from hprotopnet_mm.hierarchy import (  # noqa: E402
-    HIERARCHY_FILES_DIR, ClassHierarchy, HierarchyError)
+from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR  # noqa: E402
+from hprotopnet_mm.hierarchy import ClassHierarchy, HierarchyError
 from hprotopnet_mm.hierarchy.taxonomy import (  # noqa: E402
     compare_hierarchies, read_taxonomy, taxonomy_hierarchy, taxonomy_notes,
     write_hierarchy)
@@ -74,8 +74,7 @@ def main(argv=None):
         reference = ClassHierarchy.from_files(*args.reference)
         print(f'\ncompared with {args.reference[0]} ({reference}):')
         print('\n'.join(
-            compare_hierarchies(written, reference,
-                                ('derived', 'reference'))))
+            compare_hierarchies(written, reference, ('derived', 'reference'))))
     elif not args.no_compare:
         print('\nno comparison: the shipped tree is not installed')
     print('\nto train on it, embed it:\n  python tools/embed_hierarchy.py '

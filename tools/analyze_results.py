@@ -43,8 +43,9 @@ from hprotopnet_mm.evaluation import (HierarchicalAccuracy, dump_metrics_json,
                                       evaluate_records, format_metrics_table,
                                       group_by_video, prediction_record,
                                       rank_predictions)
-from hprotopnet_mm.evaluation.functional import (
-    PREDICTION_MODES, SCORE_TYPES, average_probabilities, clip_probabilities)
+from hprotopnet_mm.evaluation.functional import (PREDICTION_MODES, SCORE_TYPES,
+                                                 average_probabilities,
+                                                 clip_probabilities)
 from hprotopnet_mm.explain.abstain import (abstain_sweep, format_sweep_table,
                                            plot_abstain_sweep)
 from hprotopnet_mm.hierarchy import ClassHierarchy
@@ -151,9 +152,9 @@ def _tree_order(hierarchy: ClassHierarchy, level: int) -> List[int]:
     return sorted(hierarchy.level_node_ids(level).tolist(), key=path)
 
 
-def level_confusion_matrix(
-        pred: np.ndarray, labels: np.ndarray, hierarchy: ClassHierarchy,
-        level: int) -> Tuple[np.ndarray, List[str], List[int]]:
+def level_confusion_matrix(pred: np.ndarray, labels: np.ndarray,
+                           hierarchy: ClassHierarchy, level: int
+                           ) -> Tuple[np.ndarray, List[str], List[int]]:
     """Confusion matrix of the ancestors of predicted and true leaves.
 
     Args:

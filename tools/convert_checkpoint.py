@@ -17,8 +17,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from hprotopnet_mm.engine.checkpoint_format import (  # noqa: E402
-    save_atomically)
+from hprotopnet_mm.engine.checkpoint_format import \
+    save_atomically  # noqa: E402
 
 
 def convert(src: str, dst: str) -> int:
@@ -30,7 +30,10 @@ def convert(src: str, dst: str) -> int:
             isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ValueError(f'{src}: no state_dict of tensors found')
     out = dict(
-        state_dict={k: v.contiguous() for k, v in state_dict.items()},
+        state_dict={
+            k: v.contiguous()
+            for k, v in state_dict.items()
+        },
         meta=dict(converted_from=osp.basename(src)))
     save_atomically(out, dst)
     return len(state_dict)

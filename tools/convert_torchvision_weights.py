@@ -26,12 +26,12 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
-from hprotopnet_mm.engine.checkpoint_format import (  # noqa: E402
-    save_atomically)
+from hprotopnet_mm.engine.checkpoint_format import \
+    save_atomically  # noqa: E402
 from hprotopnet_mm.engine.checkpoint_trust import (  # noqa: E402
     UntrustedCheckpointError, refusal)
-from hprotopnet_mm.models.backbones.torchvision_weights import (  # noqa: E402
-    rename_torchvision_state_dict)
+from hprotopnet_mm.models.backbones.torchvision_weights import \
+    rename_torchvision_state_dict  # noqa: E402
 
 BASE_CONFIGS = {
     'r3d_18': 'configs/_base_/models/r3d18_torchvision.py',

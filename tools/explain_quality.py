@@ -32,13 +32,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from toy_pointing import write_results  # noqa: E402
+from toy_pointing import build_parser, decode, load_split  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
 from hprotopnet_mm.engine.projection import nearest_cells  # noqa: E402
-from hprotopnet_mm.explain.quality import (  # noqa: E402
-    CONSISTENCY_THRESHOLD, consistency, duplicate_pairs, stability)
-from toy_pointing import build_parser, decode, load_split  # noqa: E402
-from toy_pointing import write_results  # noqa: E402
+from hprotopnet_mm.explain.quality import CONSISTENCY_THRESHOLD  # noqa: E402
+from hprotopnet_mm.explain.quality import (consistency, duplicate_pairs,
+                                           stability)
 
 
 def parse_args(argv=None):
@@ -91,8 +92,9 @@ def measure_video(explainer, path, label, args, seed):
         mine = explainer.top_prototypes(node, out['similarities'][0],
                                         explainer.head.num_prototypes)
         protos += mine
-        on_object += [explainer.level_name(node)
-                      not in args.background_levels] * len(mine)
+        on_object += [
+            explainer.level_name(node) not in args.background_levels
+        ] * len(mine)
     flat = holds.reshape(len(holds), 1, -1)
     part = np.where(np.array(on_object)[None, :, None], flat, ~flat)
     cells, hits = peak_hits(out['distance_maps'], protos, part)
@@ -123,8 +125,9 @@ def main(argv=None):
         for index, (path, label) in enumerate(videos)
     ]
     pairs = {
-        key: np.concatenate([p[key] for p in parts],
-                            axis=1 if key.startswith('noisy') else 0)
+        key:
+        np.concatenate([p[key] for p in parts],
+                       axis=1 if key.startswith('noisy') else 0)
         for key in parts[0] if key != 'num_cells'
     }
     level_of = np.array([
@@ -140,15 +143,13 @@ def main(argv=None):
         hits = [pairs['hit'][pairs['prototype'] == p] for p in ids]
         chance = [pairs['chance'][pairs['prototype'] == p] for p in ids]
         summary[level] = dict(
-            part='background' if level in args.background_levels else
-            'object',
+            part='background' if level in args.background_levels else 'object',
             consistency=consistency(hits, chance, args.threshold),
-            stability=stability(pairs['cell'][mine],
-                                pairs['noisy_cell'][:, mine],
-                                pairs['hit'][mine],
-                                pairs['noisy_hit'][:, mine],
-                                parts[0]['num_cells'],
-                                pairs['chance'][mine]))
+            stability=stability(pairs['cell'][mine], pairs['noisy_cell'][:,
+                                                                         mine],
+                                pairs['hit'][mine], pairs['noisy_hit'][:,
+                                                                       mine],
+                                parts[0]['num_cells'], pairs['chance'][mine]))
         for p, hit in zip(ids, hits):
             of_p = pairs['prototype'] == p
             prototypes.append(
@@ -160,8 +161,8 @@ def main(argv=None):
                     hit_share=float(np.mean(hit)),
                     consistent=bool(np.mean(hit) >= args.threshold),
                     peak_unchanged=float(
-                        np.mean(pairs['noisy_cell'][:, of_p] ==
-                                pairs['cell'][None, of_p]))))
+                        np.mean(pairs['noisy_cell'][:, of_p] == pairs['cell'][
+                            None, of_p]))))
     duplicates = duplicate_pairs(explainer.head.prototype_vectors,
                                  explainer.head.prototype_node)
     print_summary(summary, duplicates, args)

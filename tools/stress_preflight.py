@@ -47,22 +47,33 @@ sys.exit(1 if bad else 0)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--processes', type=int, default=200,
-                        help='fresh processes started together')
-    parser.add_argument('--videos', help='folder of videos (*.mp4, *.avi, '
-                        'searched recursively); default: the toy dataset')
-    parser.add_argument('--workers', default='default',
-                        help='probe worker processes per process (default: '
-                        "probe_videos' default; 0: open in the process)")
+    parser.add_argument(
+        '--processes',
+        type=int,
+        default=200,
+        help='fresh processes started together')
+    parser.add_argument(
+        '--videos',
+        help='folder of videos (*.mp4, *.avi, '
+        'searched recursively); default: the toy dataset')
+    parser.add_argument(
+        '--workers',
+        default='default',
+        help='probe worker processes per process (default: '
+        "probe_videos' default; 0: open in the process)")
     return parser.parse_args(argv)
 
 
 def toy_videos(folder):
     sys.path.insert(0, REPO_ROOT)
     from hprotopnet_mm.datasets import make_toy_dataset
-    return make_toy_dataset(folder, seed=0, train_per_class=2,
-                            val_per_class=1, test_per_class=1,
-                            ambiguous_per_pair=1).video_root
+    return make_toy_dataset(
+        folder,
+        seed=0,
+        train_per_class=2,
+        val_per_class=1,
+        test_per_class=1,
+        ambiguous_per_pair=1).video_root
 
 
 def run(paths_file, count, workers):
@@ -70,10 +81,13 @@ def run(paths_file, count, workers):
     Returns [(exit code, output)]."""
     procs = []
     for _ in range(count):
-        procs.append(subprocess.Popen(
-            [sys.executable, '-c', CHILD, PROBE, workers, paths_file],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, '-c', CHILD, PROBE, workers, paths_file],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True))
     for proc in procs:  # every process has loaded decord
         proc.stdout.readline()
     for proc in procs:
@@ -96,9 +110,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         root = args.videos or toy_videos(osp.join(tmp, 'toy'))
         paths = sorted(
-            p for ext in ('mp4', 'avi', 'mkv', 'webm')
-            for p in glob.glob(osp.join(root, '**', f'*.{ext}'),
-                               recursive=True))
+            p for ext in ('mp4', 'avi', 'mkv', 'webm') for p in glob.glob(
+                osp.join(root, '**', f'*.{ext}'), recursive=True))
         if not paths:
             sys.exit(f'stress_preflight.py: error: no videos under {root}')
         paths_file = osp.join(tmp, 'paths.txt')

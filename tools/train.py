@@ -16,12 +16,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import hprotopnet_mm  # noqa: E402,F401
+from hprotopnet_mm.compat.cpu_distributed import \
+    init_cpu_distributed  # noqa: E402
 from hprotopnet_mm.datasets import AnnotationError  # noqa: E402
-from hprotopnet_mm.compat.cpu_distributed import (  # noqa: E402
-    init_cpu_distributed)
 from hprotopnet_mm.engine import build_runner  # noqa: E402
-from hprotopnet_mm.engine.preflight import (MissingPathError,  # noqa: E402
-                                            check_config_paths)
+from hprotopnet_mm.engine.preflight import MissingPathError  # noqa: E402
+from hprotopnet_mm.engine.preflight import check_config_paths
 
 
 def parse_args(argv=None):

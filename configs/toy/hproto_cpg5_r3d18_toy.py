@@ -4,5 +4,4 @@
 _base_ = ['./hproto_cpg_r3d18_toy.py']
 
 model = dict(
-    cls_head=dict(
-        num_prototypes_per_class=5, num_prototypes_per_ancestor=5))
+    cls_head=dict(num_prototypes_per_class=5, num_prototypes_per_ancestor=5))

@@ -17,8 +17,8 @@
 #       --cfg-options load_from=work_dirs/bb/epoch_25.pth
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_hproto.py',
-    '../_base_/models/r3d18_toy_backbone.py',
-    '../_base_/datasets/toy.py', '../_base_/schedules/hproto_toy.py'
+    '../_base_/models/r3d18_toy_backbone.py', '../_base_/datasets/toy.py',
+    '../_base_/schedules/hproto_toy.py'
 ]
 
 model = dict(

@@ -4,5 +4,4 @@
 _base_ = ['./hproto_cpg_r3d18_toy.py']
 
 model = dict(
-    cls_head=dict(
-        num_prototypes_per_class=10, num_prototypes_per_ancestor=0))
+    cls_head=dict(num_prototypes_per_class=10, num_prototypes_per_ancestor=0))

@@ -7,8 +7,8 @@
 # main job (tools/run_toy_demo.sh).
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_i3dhead.py',
-    '../_base_/models/r3d18_toy_backbone.py',
-    '../_base_/datasets/toy.py', '../_base_/schedules/i3d_toy.py'
+    '../_base_/models/r3d18_toy_backbone.py', '../_base_/datasets/toy.py',
+    '../_base_/schedules/i3d_toy.py'
 ]
 
 model = dict(

@@ -4,8 +4,8 @@
 # (hproto_cpg_r3d18_toy.py).
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/r3d18_protopnet.py',
-    '../_base_/models/r3d18_toy_backbone.py',
-    '../_base_/datasets/toy.py', '../_base_/schedules/hproto_toy.py'
+    '../_base_/models/r3d18_toy_backbone.py', '../_base_/datasets/toy.py',
+    '../_base_/schedules/hproto_toy.py'
 ]
 
 model = dict(

@@ -6,7 +6,5 @@ _base_ = [
     '../_base_/datasets/ucf101.py', '../_base_/schedules/hproto.py'
 ]
 
-model = dict(
-    cls_head=dict(
-        num_classes={{_base_.num_classes}}))
+model = dict(cls_head=dict(num_classes={{_base_.num_classes}}))
 load_from = None

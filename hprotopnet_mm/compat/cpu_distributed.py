@@ -30,8 +30,10 @@ def init_cpu_distributed(cfg) -> bool:
     """
     if torch.cuda.is_available() or dist.is_initialized():
         return False
-    missing = [k for k in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR',
-                           'MASTER_PORT') if k not in os.environ]
+    missing = [
+        k for k in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR',
+                    'MASTER_PORT') if k not in os.environ
+    ]
     if missing:
         raise RuntimeError(
             '--launcher pytorch needs the variables set by torchrun; missing: '

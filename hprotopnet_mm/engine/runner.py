@@ -201,11 +201,10 @@ def newest_complete_checkpoint(work_dir: str, named: Optional[str],
     (empty: a run killed between opening and writing the file; missing;
     cut off): the newest complete ``*.pth`` of ``work_dir`` other than
     ``best_*``, with a warning."""
-    candidates = sorted(
-        (p for p in glob.glob(osp.join(work_dir, '*.pth'))
-         if not osp.basename(p).startswith('best_')),
-        key=osp.getmtime,
-        reverse=True)
+    candidates = sorted((p for p in glob.glob(osp.join(work_dir, '*.pth'))
+                         if not osp.basename(p).startswith('best_')),
+                        key=osp.getmtime,
+                        reverse=True)
     for path in candidates:
         if is_complete_checkpoint(path):
             logger.warning(

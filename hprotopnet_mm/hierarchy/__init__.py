@@ -6,8 +6,7 @@ The shipped hierarchy, label-map and embedding files are in ``files/``
 import os.path as osp
 
 from .class_hierarchy import ClassHierarchy, HierarchyError
-from .embedding_file import (HyperbolicEmbedding, load_embedding,
-                             save_embedding)
+from .embedding_file import HyperbolicEmbedding, load_embedding, save_embedding
 from .embedding_plot import plot_poincare_disk
 from .embedding_quality import (embedding_quality, format_quality_report,
                                 hop_distance_spearman, parent_reconstruction)
@@ -27,6 +26,5 @@ __all__ = [
     'parent_reconstruction', 'embed_hierarchy', 'fan_layout', 'initial_points',
     'parent_ranking_loss', 'poincare_pairwise_distance',
     'sibling_separation_loss', 'train_hyperbolic_embedding',
-    'leaf_separation_loss', 'SEPARATION_LOSSES',
-    'HIERARCHY_FILES_DIR'
+    'leaf_separation_loss', 'SEPARATION_LOSSES', 'HIERARCHY_FILES_DIR'
 ]

@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from .hierarchy_files import (HierarchyError, read_hierarchy_table,
-                              read_label_map_with_lines, where as _where)
+                              read_label_map_with_lines)
+from .hierarchy_files import where as _where
 
 
 class ClassHierarchy:
@@ -77,16 +78,16 @@ class ClassHierarchy:
         label_map_source (str): Where the class names came from.
     """
 
-    def __init__(
-            self,
-            level_names: Sequence[str],
-            rows: Sequence[Sequence[str]],
-            class_names: Sequence[str],
-            hierarchy_source: str = '<rows>',
-            label_map_source: str = '<class_names>',
-            header_line: Optional[int] = None,
-            row_lines: Optional[Sequence[Optional[int]]] = None,
-            label_map_lines: Optional[Sequence[Optional[int]]] = None) -> None:
+    def __init__(self,
+                 level_names: Sequence[str],
+                 rows: Sequence[Sequence[str]],
+                 class_names: Sequence[str],
+                 hierarchy_source: str = '<rows>',
+                 label_map_source: str = '<class_names>',
+                 header_line: Optional[int] = None,
+                 row_lines: Optional[Sequence[Optional[int]]] = None,
+                 label_map_lines: Optional[Sequence[Optional[int]]] = None
+                 ) -> None:
         self.hierarchy_source = hierarchy_source
         self.label_map_source = label_map_source
         if row_lines is None:
@@ -153,7 +154,8 @@ class ClassHierarchy:
         return read_label_map_with_lines(path)[0]
 
     @classmethod
-    def flat(cls, class_names: Sequence[str],
+    def flat(cls,
+             class_names: Sequence[str],
              source: str = '<flat classes>') -> 'ClassHierarchy':
         """A one-level hierarchy: the classes alone, joined by the implicit
         root (ProtoPNet's flat classes).

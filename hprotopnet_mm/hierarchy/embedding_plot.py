@@ -35,8 +35,7 @@ def recentred(points: torch.Tensor, centre: torch.Tensor,
     """
     ball = geoopt.PoincareBall(c=curvature)
     points = points.detach().double()
-    return ball.mobius_add(-centre.detach().double().expand_as(points),
-                           points)
+    return ball.mobius_add(-centre.detach().double().expand_as(points), points)
 
 
 def radial_rescale(points: torch.Tensor, curvature: float) -> torch.Tensor:
@@ -54,8 +53,9 @@ def radial_rescale(points: torch.Tensor, curvature: float) -> torch.Tensor:
     ball = geoopt.PoincareBall(c=curvature)
     points = points.detach().double()
     far = ball.projx(
-        torch.cat([points.new_ones(1) * 1e6,
-                   points.new_zeros(points.shape[-1] - 1)]))
+        torch.cat(
+            [points.new_ones(1) * 1e6,
+             points.new_zeros(points.shape[-1] - 1)]))
     radius = ball.dist0(points, keepdim=True) / ball.dist0(far)
     norm = points.norm(dim=-1, keepdim=True)
     return torch.where(norm > 0, points / norm.clamp_min(1e-300) * radius,
@@ -120,8 +120,8 @@ def plot_poincare_disk(hierarchy: ClassHierarchy,
         parent = int(hierarchy.parent[node])
         start = origin if parent < 0 else points[parent]
         edges.append(
-            ball.geodesic(t, start.expand(len(t), 2), points[node].expand(
-                len(t), 2)))
+            ball.geodesic(t, start.expand(len(t), 2),
+                          points[node].expand(len(t), 2)))
 
     parents = hierarchy.level_node_ids(min(1,
                                            hierarchy.num_levels - 1)).tolist()
@@ -141,11 +141,11 @@ def plot_poincare_disk(hierarchy: ClassHierarchy,
             return radial_rescale(recentred(x, centre, curvature), curvature)
 
         children = (hierarchy.parent == parent).nonzero().flatten().tolist()
-        _draw_disk(inset, hierarchy, zoomed(points),
-                   [zoomed(edge) for edge in edges], zoomed(origin), color_of,
-                   children, 5)
-        inset.set_title(hierarchy.node_names[parent], fontsize=7,
-                        color=color_of[parent])
+        _draw_disk(inset, hierarchy,
+                   zoomed(points), [zoomed(edge) for edge in edges],
+                   zoomed(origin), color_of, children, 5)
+        inset.set_title(
+            hierarchy.node_names[parent], fontsize=7, color=color_of[parent])
     for top in top_ids:
         axes.scatter([], [],
                      color=color_of[top],

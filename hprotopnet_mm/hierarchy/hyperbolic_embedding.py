@@ -290,20 +290,20 @@ def initial_points(hierarchy: ClassHierarchy, ball: geoopt.PoincareBall,
     raise ValueError(f"init must be 'random' or 'fan', got {init!r}")
 
 
-def train_hyperbolic_embedding(
-        hierarchy: ClassHierarchy,
-        dim: int,
-        curvature: float = 0.02,
-        epochs: int = 200,
-        lr: float = 0.3,
-        lambda_sibling: float = 0.3,
-        separation_loss: str = 'ranking',
-        seed: int = 0,
-        init: Optional[str] = None,
-        init_std: float = 1e-3,
-        dtype: Optional[torch.dtype] = None,
-        callback: Optional[Callable[[int, dict],
-                                    None]] = None) -> torch.Tensor:
+def train_hyperbolic_embedding(hierarchy: ClassHierarchy,
+                               dim: int,
+                               curvature: float = 0.02,
+                               epochs: int = 200,
+                               lr: float = 0.3,
+                               lambda_sibling: float = 0.3,
+                               separation_loss: str = 'ranking',
+                               seed: int = 0,
+                               init: Optional[str] = None,
+                               init_std: float = 1e-3,
+                               dtype: Optional[torch.dtype] = None,
+                               callback: Optional[Callable[[int, dict],
+                                                           None]] = None
+                               ) -> torch.Tensor:
     """Embed all nodes of ``hierarchy`` in the Poincare ball.
 
     Minimises ``L = L_H + lambda_sibling * L_S`` with full-batch
@@ -429,13 +429,14 @@ def embed_hierarchy(hierarchy: ClassHierarchy,
         if callback is not None:
             callback(epoch, losses)
 
-    points = train_hyperbolic_embedding(
-        hierarchy, callback=record, **settings)
+    points = train_hyperbolic_embedding(hierarchy, callback=record, **settings)
     meta = dict(
         settings=dict(
             settings,
-            **{k: float(settings[k])
-               for k in ('curvature', 'lr', 'lambda_sibling', 'init_std')},
+            **{
+                k: float(settings[k])
+                for k in ('curvature', 'lr', 'lambda_sibling', 'init_std')
+            },
             dtype=str(settings['dtype']).replace('torch.', ''),
             negatives='all nodes and the root except the node and its parent',
             root='pinned at the origin, parent of the top-level nodes'),
@@ -447,9 +448,8 @@ def embed_hierarchy(hierarchy: ClassHierarchy,
                                               settings['curvature'], meta)
 
 
-def resolved_defaults(
-        dim: int, init: Optional[str],
-        dtype: Optional[torch.dtype]) -> Tuple[str, torch.dtype]:
+def resolved_defaults(dim: int, init: Optional[str],
+                      dtype: Optional[torch.dtype]) -> Tuple[str, torch.dtype]:
     """``init`` and ``dtype`` with None replaced by the default for ``dim``:
     ``'fan'`` and float64 in 2-D, ``'random'`` and float32 otherwise (see
     :func:`train_hyperbolic_embedding`)."""

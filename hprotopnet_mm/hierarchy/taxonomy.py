@@ -59,8 +59,9 @@ def _parse(taxonomy: Sequence[dict], source: str) -> Tuple[dict, list]:
     names, parents, roots = {}, {}, []
     for index, node in enumerate(taxonomy):
         where = f'{source}: taxonomy node {index}'
-        if not isinstance(node, dict) or not {'nodeId', 'nodeName',
-                                              'parentId'} <= set(node):
+        if not isinstance(node, dict) or not {
+                'nodeId', 'nodeName', 'parentId'
+        } <= set(node):
             raise HierarchyError(f'{where}: needs nodeId, nodeName and '
                                  f'parentId, got {node!r}')
         node_id, name = node['nodeId'], node['nodeName']
@@ -176,9 +177,11 @@ def write_hierarchy(hierarchy: ClassHierarchy, hierarchy_file: str,
         f.writelines(name + '\n' for name in names[:hierarchy.num_leaves])
 
 
-def compare_hierarchies(tree: ClassHierarchy, reference: ClassHierarchy,
-                        names: Tuple[str, str] = ('derived', 'reference')
-                        ) -> List[str]:
+def compare_hierarchies(
+    tree: ClassHierarchy,
+    reference: ClassHierarchy,
+    names: Tuple[str, str] = ('derived', 'reference')
+) -> List[str]:
     """How two trees differ, as report lines: classes in one only, whether
     the label orders agree, node counts per level, and for every level
     both have, the leaves whose ancestor there differs.
@@ -197,8 +200,8 @@ def compare_hierarchies(tree: ClassHierarchy, reference: ClassHierarchy,
         only = [leaf for leaf in a if leaf not in set(b)]
         if only:
             more = f', ... and {len(only) - 20} more' if len(only) > 20 else ''
-            lines.append(f'classes only in the {name} tree ({len(only)}): '
-                         + ', '.join(map(repr, only[:20])) + more)
+            lines.append(f'classes only in the {name} tree ({len(only)}): ' +
+                         ', '.join(map(repr, only[:20])) + more)
     if leaves_a == leaves_b:
         lines.append('label maps: the same classes in the same order')
     elif set(leaves_a) == set(leaves_b):
@@ -211,8 +214,8 @@ def compare_hierarchies(tree: ClassHierarchy, reference: ClassHierarchy,
             str(len(t.level_node_ids(level))) if level < t.num_levels else '-'
             for t in (tree, reference)
         ]
-        name = (tree if level < tree.num_levels else reference).level_names[
-            level]
+        name = (tree
+                if level < tree.num_levels else reference).level_names[level]
         lines.append(f'{name.ljust(width)}  {counts[0]:>8}  {counts[1]:>8}')
     common = [leaf for leaf in leaves_a if leaf in set(leaves_b)]
     for level in range(1, min(tree.num_levels, reference.num_levels)):

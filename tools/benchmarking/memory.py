@@ -20,8 +20,8 @@ from .models import SyntheticClips, build_model, clip_loader, head_config
 from .timing import synchronize
 
 #: The benchmark tool; a memory worker runs it with ``--memory-worker``.
-TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                'benchmark.py')
+TOOL = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmark.py')
 PROJECTION_BATCH_SIZE = 8
 
 
@@ -105,8 +105,7 @@ def memory_worker(spec: Dict) -> Dict:
 def run_memory_worker(spec: Dict) -> Dict:
     """Run :func:`memory_worker` in a fresh Python process."""
     command = [
-        sys.executable,
-        TOOL, '--device', spec['device'], '--memory-worker',
+        sys.executable, TOOL, '--device', spec['device'], '--memory-worker',
         json.dumps(spec)
     ]
     if spec['threads'] is not None:

@@ -87,8 +87,7 @@ def head_config(head: str, files: Dict[str, str], num_classes: int,
     name = 'r3d18_i3dhead.py' if head == 'i3d' else 'r3d18_hproto.py'
     cfg = Config.fromfile(osp.join(MODEL_CONFIG_DIR, name)).model.cls_head
     cfg.update(
-        num_classes=num_classes, in_channels=in_channels,
-        average_clips='prob')
+        num_classes=num_classes, in_channels=in_channels, average_clips='prob')
     if head != 'i3d':
         cfg.update(
             hierarchy_file=files['hierarchy_file'],

@@ -9,5 +9,4 @@
 # strides: weights do not depend on strides.
 _base_ = ['./r3d18.py']
 
-model = dict(
-    backbone=dict(with_pool1=False, temporal_strides=(1, 2, 2, 2)))
+model = dict(backbone=dict(with_pool1=False, temporal_strides=(1, 2, 2, 2)))

@@ -28,9 +28,9 @@ import torch
 from mmengine import dist
 from mmengine.hooks import Hook
 
-from mmaction.registry import HOOKS
 from hprotopnet_mm.datasets import (STAND_IN_KEY, BadVideoError,
                                     CheckedVideoDataset)
+from mmaction.registry import HOOKS
 
 MAX_LISTED = 20  # videos spelled out in a message; the rest are counted
 
@@ -39,8 +39,7 @@ def checked_dataset(loop) -> Optional[CheckedVideoDataset]:
     """The :class:`CheckedVideoDataset` a loop reads (through dataset
     wrappers with a ``dataset`` attribute), or None."""
     dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
-    while dataset is not None and not isinstance(dataset,
-                                                 CheckedVideoDataset):
+    while dataset is not None and not isinstance(dataset, CheckedVideoDataset):
         dataset = getattr(dataset, 'dataset', None)
     return dataset
 
@@ -96,7 +95,10 @@ class BadVideoHook(Hook):
     def before_train_epoch(self, runner) -> None:
         self._epoch['train'] = []
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         self._collect(runner, 'train', runner.train_loop, data_batch)
 
@@ -107,8 +109,12 @@ class BadVideoHook(Hook):
     def before_last_layer_phase(self, runner, loop) -> None:
         self._start(runner, 'last_layer', loop)
 
-    def after_last_layer_iter(self, runner, loop, batch_idx: int,
-                              data_batch=None, outputs=None) -> None:
+    def after_last_layer_iter(self,
+                              runner,
+                              loop,
+                              batch_idx: int,
+                              data_batch=None,
+                              outputs=None) -> None:
         self._collect(runner, 'last_layer', loop, data_batch)
 
     def after_last_layer_phase(self, runner, loop) -> None:
@@ -118,7 +124,10 @@ class BadVideoHook(Hook):
     def before_val(self, runner) -> None:
         self._start(runner, 'val', runner.val_loop)
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx: int,
+                       data_batch=None,
                        outputs=None) -> None:
         self._collect(runner, 'val', runner.val_loop, data_batch)
 
@@ -128,7 +137,10 @@ class BadVideoHook(Hook):
     def before_test(self, runner) -> None:
         self._start(runner, 'test', runner.test_loop)
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch=None,
                         outputs=None) -> None:
         self._collect(runner, 'test', runner.test_loop, data_batch)
 
@@ -164,8 +176,8 @@ class BadVideoHook(Hook):
         failures = self._epoch.get(mode) or []
         if not failures:
             return
-        what = ('replaced by stand-ins' if mode in ('train', 'last_layer')
-                else 'replaced by stand-ins, left out of the metrics')
+        what = ('replaced by stand-ins' if mode in ('train', 'last_layer') else
+                'replaced by stand-ins, left out of the metrics')
         runner.logger.warning(
             f'{when}: {len(failures)} sample(s) whose video failed to decode '
             f'were {what}:\n{_describe(failures)}')
@@ -176,9 +188,11 @@ class BadVideoHook(Hook):
         """Raise :class:`BadVideoError` when more of the listed videos are
         bad than ``dataset.max_bad_ratio`` allows."""
         skipped = [
-            dict(ann_file=dataset.ann_file, ann_line=info.get('ann_line'),
-                 filename=info['filename'],
-                 error=info.get('problem', 'left out by the check'))
+            dict(
+                ann_file=dataset.ann_file,
+                ann_line=info.get('ann_line'),
+                filename=info['filename'],
+                error=info.get('problem', 'left out by the check'))
             for info in dataset.skipped
         ]
         bad = skipped + list(self._failed.get(mode, {}).values())

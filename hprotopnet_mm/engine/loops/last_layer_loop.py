@@ -99,9 +99,10 @@ class LastLayerLoop(BaseLoop):
         optim_wrapper.initialize_count_status(runner.model, 0, self.max_iters)
         runner.logger.info(f'{self.title}: {self.max_iters} iterations, '
                            f'only {LAST_LAYER} trains')
-        flags = set_trainable(module, [LAST_LAYER],
-                              {n: True
-                               for n, _ in module.named_parameters()})
+        flags = set_trainable(module, [LAST_LAYER], {
+            n: True
+            for n, _ in module.named_parameters()
+        })
         runner.call_hook('before_last_layer_phase', loop=self)
         try:
             with eval_mode(module):

@@ -165,9 +165,9 @@ class NearestPatchSearch:
                distance.masked_fill(~valid, float('inf')),
                torch.where(valid, source.dataset_index, -1),
                torch.full_like(cell, view), cell]
-        order = lexicographic_order(
-            [torch.cat([old, n], dim=1)
-             for old, n in zip(self.keys(), new)])[:, :self.slots]
+        order = lexicographic_order([
+            torch.cat([old, n], dim=1) for old, n in zip(self.keys(), new)
+        ])[:, :self.slots]
         moved = (order != torch.arange(self.slots, device=order.device)).any(1)
         if not moved.any():
             return
@@ -187,8 +187,8 @@ class NearestPatchSearch:
         self._update_records(order, moved, source, view, grid,
                              list(z.shape[1:]))
 
-    def _update_records(self, order: Tensor, moved: Tensor,
-                        source: ClipSource, view: int, grid: tuple,
+    def _update_records(self, order: Tensor, moved: Tensor, source: ClipSource,
+                        view: int, grid: tuple,
                         feature_size: List[int]) -> None:
         """Reorder the records of the rows that changed, with new records
         for the slots taken by the clip."""
@@ -197,8 +197,7 @@ class NearestPatchSearch:
         for p in moved.nonzero().flatten().tolist():
             old = self.records[p]
             self.records[p] = [
-                old[j] if j < self.slots else
-                (PatchSource(
+                old[j] if j < self.slots else (PatchSource(
                     **vars(source),
                     view=view,
                     cell=[int(c) for c in np.unravel_index(cells[p][s], grid)],
@@ -233,6 +232,5 @@ class NearestPatchSearch:
             k.gather(1, order) for k in keys)
         self.patch = patch
         owner, slot = owner.tolist(), slot.tolist()
-        self.records = [[
-            records[r][p][s] for r, s in zip(owner[p], slot[p])
-        ] for p in range(len(owner))]
+        self.records = [[records[r][p][s] for r, s in zip(owner[p], slot[p])]
+                        for p in range(len(owner))]

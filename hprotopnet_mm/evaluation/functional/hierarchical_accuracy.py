@@ -311,14 +311,14 @@ def rank_predictions(
         video_avg=(rank_classes(mean_probs), labels))
 
 
-def hierarchical_accuracy(
-        clip_scores: Sequence[np.ndarray],
-        labels: Union[np.ndarray, Sequence[int]],
-        hierarchy: ClassHierarchy,
-        topk: Union[int, Sequence[int]] = (1, 5),
-        hop_map_k: Union[int, Sequence[int]] = (1, 5, 10),
-        score_type: str = 'logits',
-        video_ids: Optional[Sequence[Hashable]] = None) -> Dict[str, float]:
+def hierarchical_accuracy(clip_scores: Sequence[np.ndarray],
+                          labels: Union[np.ndarray, Sequence[int]],
+                          hierarchy: ClassHierarchy,
+                          topk: Union[int, Sequence[int]] = (1, 5),
+                          hop_map_k: Union[int, Sequence[int]] = (1, 5, 10),
+                          score_type: str = 'logits',
+                          video_ids: Optional[Sequence[Hashable]] = None
+                          ) -> Dict[str, float]:
     """Hierarchical metrics of video predictions in every mode.
 
     Args:

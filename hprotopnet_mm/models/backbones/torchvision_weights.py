@@ -55,9 +55,8 @@ CLASSIFIER = ('fc.weight', 'fc.bias')
 def _pattern(template: str) -> 're.Pattern':
     """A regex matching ``template`` with its placeholders as named groups."""
     parts = re.split(r'\{(\w+)\}', template)
-    regex = ''.join(
-        f'(?P<{part}>{_FIELDS[part]})' if i % 2 else re.escape(part)
-        for i, part in enumerate(parts))
+    regex = ''.join(f'(?P<{part}>{_FIELDS[part]})' if i %
+                    2 else re.escape(part) for i, part in enumerate(parts))
     return re.compile(f'^{regex}$')
 
 
@@ -73,14 +72,15 @@ def _translate(name: str, pairs: List[Tuple[str, str]], source: int):
 
 def _listing(names: List[str], limit: int = 20) -> str:
     shown = ', '.join(names[:limit])
-    return shown + (f' ... ({len(names)} in all)' if len(names) > limit
-                    else '')
+    return shown + (f' ... ({len(names)} in all)'
+                    if len(names) > limit else '')
 
 
-def rename_torchvision_state_dict(
-        arch: str, state_dict: Mapping[str, Tensor],
-        expected: Mapping[str, torch.Size],
-        source: str = 'state dict') -> Tuple[Dict[str, Tensor], List[str]]:
+def rename_torchvision_state_dict(arch: str,
+                                  state_dict: Mapping[str, Tensor],
+                                  expected: Mapping[str, torch.Size],
+                                  source: str = 'state dict'
+                                  ) -> Tuple[Dict[str, Tensor], List[str]]:
     """torchvision's parameters under the names of an MMAction2 backbone.
 
     Args:
@@ -134,6 +134,6 @@ def rename_torchvision_state_dict(
         problems.append(f'tensors of another shape than {arch}\'s: '
                         f'{_listing(wrong_shape)}')
     if problems:
-        raise ValueError(f'{source} is not a torchvision {arch} state dict: '
-                         + '; '.join(problems))
+        raise ValueError(f'{source} is not a torchvision {arch} state dict: ' +
+                         '; '.join(problems))
     return renamed, dropped

@@ -135,9 +135,8 @@ class HyperbolicLogits(nn.Module):
         if clip_radius == 'leaves':
             clip_radius = self.ball.logmap0(
                 embeddings[:num_leaves].double()).norm(dim=-1).max().item()
-        elif clip_radius is not None and (
-                isinstance(clip_radius, (str, bool))
-                or not float(clip_radius) > 0):
+        elif clip_radius is not None and (isinstance(clip_radius, (str, bool))
+                                          or not float(clip_radius) > 0):
             raise ValueError(f'{name}: clip_radius must be None, "leaves" '
                              f'or a positive number, got {clip_radius!r}')
         self.clip_radius = None if clip_radius is None else float(clip_radius)
