@@ -31,6 +31,14 @@ from .hierarchy_files import (HierarchyError, read_hierarchy_table,
 from .hierarchy_files import where as _where
 
 
+def _first_if_other(seen: Dict, name: str, value, line: int):
+    """Record ``(value, line)`` as the first seen for ``name``; return the
+    first ``(value, line)`` when its value differs from ``value``, else
+    None."""
+    first = seen.setdefault(name, (value, line))
+    return first if first[0] != value else None
+
+
 class ClassHierarchy:
     """A validated class tree of fixed depth over the classes of a dataset.
 
@@ -257,24 +265,22 @@ class ClassHierarchy:
                     f'{where}: duplicate leaf {leaf!r} (first on '
                     f'{_where(src, paths[leaf][1])})')
             for level, name in enumerate(row):
-                first_level, first_line = seen_level.setdefault(
-                    name, (level, line))
-                if first_level != level:
+                first = _first_if_other(seen_level, name, level, line)
+                if first:
                     raise HierarchyError(
                         f'{where}: node {name!r} is at level '
                         f'{self.level_names[level]!r} here but at level '
-                        f'{self.level_names[first_level]!r} on '
-                        f'{_where(src, first_line)}; a name names one node, '
+                        f'{self.level_names[first[0]]!r} on '
+                        f'{_where(src, first[1])}; a name names one node, '
                         'so this is a cycle or a node with two parents')
-                if 0 < level < num_levels - 1:
-                    parent = row[level + 1]
-                    first_parent, first_line = seen_parent.setdefault(
-                        name, (parent, line))
-                    if first_parent != parent:
-                        raise HierarchyError(
-                            f'{where}: node {name!r} has two parents: '
-                            f'{parent!r} here and {first_parent!r} on '
-                            f'{_where(src, first_line)}')
+                parent = row[level + 1] if 0 < level < num_levels - 1 \
+                    else None
+                first = _first_if_other(seen_parent, name, parent, line)
+                if first:
+                    raise HierarchyError(
+                        f'{where}: node {name!r} has two parents: '
+                        f'{parent!r} here and {first[0]!r} on '
+                        f'{_where(src, first[1])}')
             paths[leaf] = (row, line)
         return paths
 

@@ -46,12 +46,16 @@ class BasePrototypeHead(BaseHead):
         num_classes (int): Number of leaf classes K.
         in_channels (int): Channels of the backbone features.
         num_prototypes (int): Number of prototypes P.
-        proto_channels (int): Channels C of Z and of the prototypes.
-        prototype_shape (Sequence[int]): Prototype extent (t, h, w).
-        epsilon (float): Constant of the log similarity (Eq. 5).
-        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
-            (see :class:`PrototypeLayer`).
         loss_cls (dict): Config of a :class:`HyperbolicProtoLoss`.
+        proto_channels (int): Channels C of Z and of the prototypes.
+            Defaults to 128.
+        prototype_shape (Sequence[int]): Prototype extent (t, h, w) in Z.
+            Defaults to (1, 1, 1).
+        epsilon (float): Constant of the log similarity (Eq. 5).
+            Defaults to 1e-4.
+        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
+            (see :class:`PrototypeLayer`). Defaults to False (the paper,
+            ProtoPNet).
         **kwargs: ``topk``, ``average_clips`` and ``init_cfg`` of MMAction2's
             ``BaseHead``.
     """
@@ -60,10 +64,10 @@ class BasePrototypeHead(BaseHead):
                  num_classes: int,
                  in_channels: int,
                  num_prototypes: int,
-                 proto_channels: int,
-                 prototype_shape: Sequence[int],
-                 epsilon: float,
                  loss_cls: ConfigType,
+                 proto_channels: int = 128,
+                 prototype_shape: Sequence[int] = (1, 1, 1),
+                 epsilon: float = 1e-4,
                  unit_norm: bool = False,
                  **kwargs) -> None:
         name = type(self).__name__
@@ -92,6 +96,24 @@ class BasePrototypeHead(BaseHead):
                                               prototype_shape, epsilon,
                                               unit_norm)
         self.prototype_sources = None
+
+    def set_prototype_nodes(self, prototype_node: Tensor, num_nodes: int,
+                            prototype_level: Tensor) -> None:
+        """Register the buffers that tie prototypes to hierarchy nodes.
+
+        Args:
+            prototype_node (Tensor): Long (P, ), the node of every
+                prototype; saved, with its one-hot ``prototype_identity``
+                (P, N).
+            num_nodes (int): N, the nodes of the hierarchy.
+            prototype_level (Tensor): Long (P, ), the level of every
+                prototype's node (0 = leaf); derived, not saved.
+        """
+        self.register_buffer('prototype_node', prototype_node)
+        self.register_buffer('prototype_identity',
+                             one_hot_identity(prototype_node, num_nodes))
+        self.register_buffer(
+            'prototype_level', prototype_level.clone(), persistent=False)
 
     @property
     def prototype_sources(self) -> Optional[PrototypeSources]:
@@ -255,6 +277,14 @@ def top_k_accuracies(cls_score: Tensor, labels: Tensor,
         f'top{k}_acc': torch.tensor(acc, device=cls_score.device)
         for k, acc in zip(topk, accs)
     }
+
+
+def check_count(name: str, key: str, value, minimum: int) -> None:
+    """Raise a ValueError naming head ``name`` and argument ``key`` unless
+    ``value`` is an int >= ``minimum`` (1: positive, 0: non-negative)."""
+    if not isinstance(value, int) or value < minimum:
+        kind = 'positive' if minimum == 1 else 'non-negative'
+        raise ValueError(f'{name}: {key} must be a {kind} int, got {value}')
 
 
 def one_hot_identity(prototype_node: Tensor, num_nodes: int) -> Tensor:

@@ -1,5 +1,5 @@
 """Hierarchical prototype head with hyperbolic class embeddings."""
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from mmaction.registry import MODELS
 from mmaction.utils import ConfigType
 from ..layers import HyperbolicLogits
-from .base_prototype_head import BasePrototypeHead, one_hot_identity
+from .base_prototype_head import BasePrototypeHead, check_count
 from .hierarchy_loading import load_hierarchy_and_embedding
 from .level_scores import LevelScoresMixin
 
@@ -71,14 +71,10 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
         hierarchy_file (str): Hierarchy CSV (see ``ClassHierarchy``).
         label_map_file (str): Label map, one class name per line.
         embedding_file (str): Hyperbolic embedding of the hierarchy's nodes.
-        proto_channels (int): Channels of Z and the prototypes.
-            Defaults to 128.
         num_prototypes_per_class (int): Prototypes per leaf, > 0.
             Defaults to 10.
         num_prototypes_per_ancestor (int): Prototypes per ancestor node;
             0 = leaves only. Defaults to 0.
-        prototype_shape (Sequence[int]): Prototype extent (t, h, w) in Z.
-            Defaults to (1, 1, 1).
         curvature (float, optional): c > 0 of the ball; None takes the
             embedding file's, any other value must equal it.
             Defaults to None.
@@ -87,9 +83,6 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
             before ``expmap0``: None (the paper), 'leaves' (to the leaf
             embeddings' largest tangent norm) or a tangent norm; see
             ``HyperbolicLogits``. Defaults to None.
-        epsilon (float): Constant of Eq. 5. Defaults to 1e-4.
-        unit_norm (bool): Compare unit-norm cells of Z and the prototypes
-            (see ``PrototypeLayer``). Defaults to False (the paper).
         last_layer_init (str): Initialisation of the last layer.
             ``'nodes'``: column p points from the origin to the embedding of
             prototype p's node (see :func:`node_connection_weights`), the
@@ -100,11 +93,10 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
             saturated at the boundary. Defaults to 1e-3.
         loss_cls (dict): Config of the loss. Defaults to
             ``dict(type='HyperbolicProtoLoss')``.
-        topk (int | tuple[int]): Top-k accuracies to log.
-            Defaults to (1, 5).
-        average_clips (str, optional): 'score', 'prob' or None.
-            Defaults to None.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
+        **kwargs: ``proto_channels``, ``prototype_shape``, ``epsilon`` and
+            ``unit_norm`` of ``BasePrototypeHead`` (the features and the
+            prototype layer), and ``topk``, ``average_clips`` and
+            ``init_cfg`` of MMAction2's ``BaseHead``.
     """
 
     def __init__(self,
@@ -113,21 +105,15 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
                  hierarchy_file: str,
                  label_map_file: str,
                  embedding_file: str,
-                 proto_channels: int = 128,
                  num_prototypes_per_class: int = 10,
                  num_prototypes_per_ancestor: int = 0,
-                 prototype_shape: Sequence[int] = (1, 1, 1),
                  curvature: Optional[float] = None,
                  temperature: float = 1.0,
                  clip_radius: Optional[Union[str, float]] = None,
-                 epsilon: float = 1e-4,
-                 unit_norm: bool = False,
                  last_layer_init: str = 'nodes',
                  last_layer_init_std: float = 1e-3,
                  loss_cls: ConfigType = dict(type='HyperbolicProtoLoss'),
-                 topk: Union[int, Tuple[int]] = (1, 5),
-                 average_clips: Optional[str] = None,
-                 init_cfg: Optional[ConfigType] = None) -> None:
+                 **kwargs) -> None:
         name = type(self).__name__
         if last_layer_init not in ('nodes', 'normal'):
             raise ValueError(f'{name}: last_layer_init must be "nodes" or '
@@ -135,15 +121,10 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
         if not last_layer_init_std > 0:
             raise ValueError(f'{name}: last_layer_init_std must be positive, '
                              f'got {last_layer_init_std}')
-        if not isinstance(num_prototypes_per_class,
-                          int) or num_prototypes_per_class <= 0:
-            raise ValueError(f'{name}: num_prototypes_per_class must be a '
-                             f'positive int, got {num_prototypes_per_class}')
-        if not isinstance(num_prototypes_per_ancestor,
-                          int) or num_prototypes_per_ancestor < 0:
-            raise ValueError(
-                f'{name}: num_prototypes_per_ancestor must be a '
-                f'non-negative int, got {num_prototypes_per_ancestor}')
+        check_count(name, 'num_prototypes_per_class', num_prototypes_per_class,
+                    1)
+        check_count(name, 'num_prototypes_per_ancestor',
+                    num_prototypes_per_ancestor, 0)
         hierarchy, embedding, curvature = load_hierarchy_and_embedding(
             name, num_classes, hierarchy_file, label_map_file, embedding_file,
             curvature)
@@ -155,30 +136,15 @@ class HierarchicalProtoHead(LevelScoresMixin, BasePrototypeHead):
                 num_leaves,
                 num_nodes).repeat_interleave(num_prototypes_per_ancestor)
         ])
-        super().__init__(
-            num_classes,
-            in_channels,
-            num_prototypes=len(prototype_node),
-            proto_channels=proto_channels,
-            prototype_shape=prototype_shape,
-            epsilon=epsilon,
-            loss_cls=loss_cls,
-            unit_norm=unit_norm,
-            topk=topk,
-            average_clips=average_clips,
-            init_cfg=init_cfg)
+        super().__init__(num_classes, in_channels, len(prototype_node),
+                         loss_cls, **kwargs)
         self.loss_cls.check_num_levels(hierarchy.num_levels, hierarchy_file)
         self.hierarchy = hierarchy
         self.num_prototypes_per_class = num_prototypes_per_class
         self.num_prototypes_per_ancestor = num_prototypes_per_ancestor
-        self.register_buffer('prototype_node', prototype_node)
-        self.register_buffer('prototype_identity',
-                             one_hot_identity(prototype_node, num_nodes))
+        self.set_prototype_nodes(prototype_node, num_nodes,
+                                 hierarchy.node_levels[prototype_node])
         # Derived from the hierarchy file, not saved.
-        self.register_buffer(
-            'prototype_level',
-            hierarchy.node_levels[prototype_node].clone(),
-            persistent=False)
         self.register_buffer(
             'leaf_ancestors',
             hierarchy.leaf_ancestors.clone(),
