@@ -27,8 +27,9 @@ import torch  # noqa: E402
 import hprotopnet_mm  # noqa: E402,F401
 from hprotopnet_mm.explain import load_clips  # noqa
 from hprotopnet_mm.explain import (add_model_arguments, find_test_pipeline,
-                                   load_config, load_recognizer, preprocess,
-                                   read_split_list)
+                                   head_outputs, load_config, load_recognizer,
+                                   preprocess, read_split_list,
+                                   test_video_root)
 from hprotopnet_mm.explain.embedding_shell import shell_summary  # noqa: E402
 
 
@@ -58,15 +59,11 @@ def main(argv=None):
         raise ValueError(f'{args.config}: {type(head).__name__} has no '
                          'hyperbolic logits')
     pipeline, _ = find_test_pipeline(cfg)
-    video_root = args.video_root or cfg.test_dataloader.dataset.get(
-        'data_prefix', {}).get('video')
     points = []
-    for path, _ in read_split_list(args.split_list, video_root):
+    for path, _ in read_split_list(args.split_list,
+                                   test_video_root(cfg, args.video_root)):
         _, inputs = preprocess(model, load_clips(pipeline, path))
-        with torch.no_grad():
-            feats, _ = model.extract_feat(
-                inputs[:, None].to(args.device), test_mode=True)
-            points.append(head.forward_explain(feats)['embedding'].cpu())
+        points.append(head_outputs(model, head, inputs)['embedding'].cpu())
     hierarchy = head.hierarchy
     summary = shell_summary(
         torch.cat(points), head.hyperbolic.node_embeddings,

@@ -37,7 +37,7 @@ from hprotopnet_mm.explain import (VideoReadError, add_model_arguments,
                                    explain_split, find_projection_pipeline,
                                    find_test_pipeline, load_config,
                                    load_recognizer, read_split_list,
-                                   write_report)
+                                   test_video_root, write_report)
 from hprotopnet_mm.explain.quality import attach_quality  # noqa: E402
 
 
@@ -161,12 +161,8 @@ def main(argv=None):
         print(f'numbers written to {paths["json"]}')
         return explanation
 
-    video_root = args.video_root or (cfg.get('test_dataloader', {}).get(
-        'dataset', {}).get('data_prefix', {}).get('video'))
-    if video_root is None:
-        raise ValueError('give --video-root: the config has no '
-                         'test_dataloader.dataset.data_prefix.video')
-    entries = read_split_list(args.split_list, video_root)
+    entries = read_split_list(args.split_list,
+                              test_video_root(cfg, args.video_root))
     if args.max_videos is not None:
         entries = entries[:args.max_videos]
     out = args.out or osp.join('explanations',

@@ -39,7 +39,7 @@ import hprotopnet_mm  # noqa: E402,F401
 from hprotopnet_mm.explain import load_clips  # noqa
 from hprotopnet_mm.explain import (PrototypeExplainer, add_model_arguments,
                                    load_config, load_recognizer, preprocess,
-                                   read_split_list)
+                                   read_split_list, test_video_root)
 from hprotopnet_mm.explain.pointing import pointing_pipeline  # noqa: E402
 from hprotopnet_mm.explain.pointing import pointing_rows, toy_object_grids
 
@@ -84,11 +84,7 @@ def load_split(args):
     cfg = load_config(args.config, args.cfg_options)
     model = load_recognizer(cfg, args.checkpoint, args.device)
     explainer = PrototypeExplainer(model, pointing_pipeline(cfg))
-    video_root = args.video_root or cfg.test_dataloader.dataset.get(
-        'data_prefix', {}).get('video')
-    if video_root is None:
-        raise ValueError('give --video-root: the config has no '
-                         'test_dataloader.dataset.data_prefix.video')
+    video_root = test_video_root(cfg, args.video_root)
     videos = []
     for path, labels in read_split_list(args.split_list, video_root):
         if len(labels) != 1:

@@ -21,6 +21,21 @@ from .explainer import PrototypeExplainer
 from .faithfulness import drop_ratio, mean_drops
 
 
+def test_video_root(cfg, video_root: Optional[str] = None) -> str:
+    """The folder the paths of a split list are relative to: ``video_root``
+    if given, else the config's ``test_dataloader.dataset.data_prefix.video``.
+
+    Raises:
+        ValueError: If neither is set.
+    """
+    video_root = video_root or cfg.get('test_dataloader', {}).get(
+        'dataset', {}).get('data_prefix', {}).get('video')
+    if video_root is None:
+        raise ValueError('give --video-root: the config has no '
+                         'test_dataloader.dataset.data_prefix.video')
+    return video_root
+
+
 def read_split_list(path: str, video_root: str) -> List[Tuple[str, List[int]]]:
     """Videos and labels of a split list.
 

@@ -164,9 +164,10 @@ def clip_video(frames: np.ndarray,
                labels: Optional[Sequence[str]] = None,
                dimmed: Optional[Sequence[bool]] = None,
                start: int = 0,
-               scale: int = 4,
+               scale: Optional[int] = None,
                fps: float = 6.0) -> bytes:
     """:func:`annotate_frames`, then :func:`encode_webm`: a looping clip of
-    the report."""
+    the report, enlarged ``scale`` times (None: :func:`display_scale`)."""
+    scale = scale or display_scale(*frames.shape[1:3])
     return encode_webm(
         annotate_frames(frames, boxes, labels, dimmed, start, scale), fps)

@@ -30,8 +30,7 @@ from hprotopnet_mm.engine.projection import nearest_cells, prototype_head
 from .abstain import ROOT, abstain_predict, node_probabilities
 from .activation_maps import (clip_activation_maps, frame_boxes,
                               high_activation_mask)
-from .clip_video import (ACTIVATION_BOX, clip_video, display_scale,
-                         frame_labels, heat_overlay)
+from .clip_video import ACTIVATION_BOX, clip_video, frame_labels, heat_overlay
 from .contributions import (node_log_probabilities, node_logits,
                             prototype_contributions)
 from .faithfulness import deletion_faithfulness
@@ -145,9 +144,6 @@ class PrototypeExplainer:
             node_log_prob=node_log_probabilities(logits, self.membership),
             node_logit=node_logits(logits, self.membership))
 
-    def _logits_of_similarities(self, similarities: Tensor) -> Tensor:
-        return self.head.logits_from_similarities(similarities)
-
     def _leaf_probabilities(self, cls_score: Tensor) -> Tensor:
         """Video-level leaf probabilities (K,) from clip logits (V, K)."""
         if self.head.average_clips == 'score':
@@ -200,7 +196,8 @@ class PrototypeExplainer:
         similarities = out['similarities'][clip]
         contributions, logit_contributions = (
             c.cpu() for c in prototype_contributions(
-                similarities, self._logits_of_similarities, self.membership))
+                similarities, self.head.logits_from_similarities,
+                self.membership))
         activations = clip_activation_maps(
             out['distance_maps'][clip], self.head.prototype_layer.epsilon,
             self.head.prototype_layer.prototype_shape, raw.shape[2:]).cpu()
@@ -380,7 +377,7 @@ class PrototypeExplainer:
             boxes,
             labels=labels,
             start=int(activation.flatten(1).amax(dim=1).argmax()),
-            scale=self.clip_scale or display_scale(*frames.shape[1:3]))
+            scale=self.clip_scale)
 
     # ------------------------------------------------------------------
     # faithfulness

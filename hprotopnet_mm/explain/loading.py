@@ -222,17 +222,17 @@ def preprocess(model: nn.Module, sample: Dict) -> Tuple[Tensor, Tensor]:
 
 def head_outputs(model: nn.Module, head: nn.Module,
                  clips: Tensor) -> Dict[str, Tensor]:
-    """``forward_explain`` of a prototype head, one clip per forward pass.
+    """``forward_explain`` of a head, one clip per forward pass.
 
     Args:
         model (nn.Module): The recognizer, in eval mode.
-        head (nn.Module): Its prototype head.
+        head (nn.Module): Its head (a prototype or a hyperbolic head).
         clips (Tensor): Model inputs (V, C, T, H, W).
 
     Returns:
         dict[str, Tensor]: The head's outputs, concatenated over clips.
     """
-    device = head.prototype_vectors.device
+    device = next(model.parameters()).device
     outputs = []
     with torch.no_grad():
         for clip in clips:

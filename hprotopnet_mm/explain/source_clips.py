@@ -12,8 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from torch import nn
 
 from .activation_maps import cell_footprint, clip_activation_maps
-from .clip_video import (PATCH_BOX, clip_video, display_scale, frame_labels,
-                         heat_overlay)
+from .clip_video import PATCH_BOX, clip_video, frame_labels, heat_overlay
 from .loading import (VideoReadError, frame_indices, head_outputs, load_clips,
                       preprocess, to_frames)
 
@@ -147,4 +146,4 @@ class SourceClips:
             labels=frame_labels(decoded['frame_inds'], num),
             dimmed=[not x for x in inside],
             start=min(t0, num - 1),
-            scale=self.clip_scale or display_scale(*frames.shape[1:3]))
+            scale=self.clip_scale)
