@@ -156,6 +156,44 @@ def test_forward_explain_shapes(files):
         head((torch.randn(3, 4, 1, 1, 1), x)), out['cls_score'])
 
 
+@pytest.mark.parametrize('head_type',
+                         ['HierarchicalProtoHead', 'ProtoPNetHead'])
+def test_centring_grid(files, head_type):
+    """``centring_grid`` centres Z on its running mean per position
+    (trained in train mode, saved with the weights); without it Z is the
+    add-on output, as in the paper."""
+    torch.manual_seed(0)
+    cfg = head_cfg(files, centring_grid=(4, 3, 3))
+    if head_type == 'ProtoPNetHead':
+        cfg = dict(
+            type=head_type,
+            **{
+                k: cfg[k]
+                for k in ('num_classes', 'in_channels', 'proto_channels',
+                          'num_prototypes_per_class', 'centring_grid')
+            })
+    head = MODELS.build(cfg)
+    x = torch.randn(6, 16, 4, 3, 3)
+    head.train()
+    z = head.forward_features(x)
+    add_on = head.add_on_layers(x)
+    torch.testing.assert_close(z, add_on - add_on.mean(0))
+    state = head.state_dict()
+    torch.testing.assert_close(state['position_centring.running_mean'],
+                               add_on.mean(0).detach())
+    head.eval()
+    again = MODELS.build(cfg)
+    again.load_state_dict(state)
+    again.eval()
+    torch.testing.assert_close(again(x), head(x))
+
+    plain = MODELS.build(dict(cfg, centring_grid=None))
+    assert plain.position_centring is None
+    assert not any('position_centring' in k for k in plain.state_dict())
+    torch.testing.assert_close(
+        plain.forward_features(x), plain.add_on_layers(x))
+
+
 def test_shipped_ucf101_hierarchy(tmp_path):
     # 101 leaves, 20 parents, 5 grandparents: 10 prototypes per node.
     from hprotopnet_mm.hierarchy import HIERARCHY_FILES_DIR

@@ -1,12 +1,15 @@
 # Hierarchical prototype network with class-prototype generalisation (CPG:
 # prototypes for every leaf and every ancestor node) on the toy dataset:
-# slim R3D-18 up to layer 3 (r3d18_toy_backbone.py: 64 channels, an 8x4x4
-# map for 16x56x56 clips), hyperbolic class embeddings, the phased schedule
-# with two projections. Two departures from the paper, both measured in the
-# README: features and prototypes are compared cell by cell at unit norm
-# (unit_norm: otherwise the prototypes settle on the zero-padded border,
-# whose features are weak), and the clips' points are clipped to the
-# leaves' radius of the ball (clip_radius). Runs on CPU in minutes; the
+# slim R3D-18 up to layer 3 with a dilated layer 3 (r3d18_toy_backbone.py:
+# 64 channels, an 8x7x7 map for 16x56x56 clips), hyperbolic class
+# embeddings, the phased schedule with two projections. Three departures
+# from the paper, all measured in the README: features and prototypes are
+# compared cell by cell at unit norm (unit_norm: otherwise the prototypes
+# settle on the zero-padded border, whose features are weak), each cell is
+# centred on the training clips' mean at its position (centring_grid:
+# otherwise a prototype fires where its source patch sat, not where its
+# evidence is), and the clips' points are clipped to the leaves' radius of
+# the ball (clip_radius). Runs on CPU in minutes; the
 # backbone comes pre-trained from the 3D-ResNet baseline
 # (tools/run_toy_demo.sh):
 #   python tools/make_toy_dataset.py --out data/toy
@@ -22,7 +25,7 @@ _base_ = [
 ]
 
 model = dict(
-    backbone={{_base_.toy_backbone}},
+    backbone={{_base_.toy_prototype_backbone}},
     cls_head=dict(
         num_classes={{_base_.num_classes}},
         in_channels={{_base_.toy_feature_channels}},
@@ -33,6 +36,7 @@ model = dict(
         num_prototypes_per_class=4,
         num_prototypes_per_ancestor=4,
         unit_norm=True,
+        centring_grid={{_base_.toy_feature_grid}},
         clip_radius='leaves'))
 
 # Workers restart (and reseed) every epoch, so that a resumed run draws the

@@ -14,3 +14,12 @@ toy_backbone = dict(
     inflate=(1, 1, 1),
     out_indices=(2, ))
 toy_feature_channels = 64
+# The toy prototype models run the same weights with layer 3 at spatial
+# stride 1 and dilation 2 (the dilated-convolution trick of DeepLab): an
+# 8x7x7 map whose cells see about as far as the 8x4x4 cells, twice as
+# densely. On the 4x4 map 12 of the 16 cells touch the zero-padded border; on
+# the 7x7 map 25 of 49 are inside it. toy_feature_grid is that map's
+# (T, H, W), for the prototype heads' centring_grid.
+toy_prototype_backbone = dict(
+    toy_backbone, spatial_strides=(1, 2, 1), dilations=(1, 1, 2))
+toy_feature_grid = (8, 7, 7)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from mmaction.evaluation import top_k_accuracy
 from mmaction.models.heads import BaseHead
 from mmaction.utils import ConfigType, SampleList
-from ..layers import PrototypeLayer, check_prototype_shape
+from ..layers import PositionCentring, PrototypeLayer, check_prototype_shape
 from ..losses import HyperbolicProtoLoss
 from .batch_inputs import gt_labels, select_feature
 from .prototype_sources import PrototypeSources
@@ -22,7 +22,8 @@ class BasePrototypeHead(BaseHead):
     prototypes (ProtoPNet).
 
     Backbone features -> add-on layers (two 1x1x1 Conv3d, each followed by
-    a LeakyReLU) -> feature map Z -> :class:`PrototypeLayer` (minimum
+    a LeakyReLU) -> feature map Z (optionally centred position by position,
+    :class:`PositionCentring`) -> :class:`PrototypeLayer` (minimum
     squared L2 distance of every prototype to the patches of Z, and its log
     similarity, Eq. 5) -> :meth:`_logits` of the subclass.
 
@@ -56,6 +57,10 @@ class BasePrototypeHead(BaseHead):
         unit_norm (bool): Compare unit-norm cells of Z and the prototypes
             (see :class:`PrototypeLayer`). Defaults to False (the paper,
             ProtoPNet).
+        centring_grid (Sequence[int], optional): (T, H, W) of Z for the
+            training clips; given, every cell of Z is centred on the
+            running mean of Z at its position (:class:`PositionCentring`).
+            Defaults to None (the paper, ProtoPNet: no centring).
         **kwargs: ``topk``, ``average_clips`` and ``init_cfg`` of MMAction2's
             ``BaseHead``.
     """
@@ -69,6 +74,7 @@ class BasePrototypeHead(BaseHead):
                  prototype_shape: Sequence[int] = (1, 1, 1),
                  epsilon: float = 1e-4,
                  unit_norm: bool = False,
+                 centring_grid: Optional[Sequence[int]] = None,
                  **kwargs) -> None:
         name = type(self).__name__
         prototype_shape = check_prototype_shape(prototype_shape, name)
@@ -92,6 +98,8 @@ class BasePrototypeHead(BaseHead):
         for m in self.add_on_layers.modules():
             if isinstance(m, nn.Conv3d):
                 kaiming_init(m, mode='fan_out', nonlinearity='relu')
+        self.position_centring = None if centring_grid is None else \
+            PositionCentring(proto_channels, centring_grid)
         self.prototype_layer = PrototypeLayer(num_prototypes, proto_channels,
                                               prototype_shape, epsilon,
                                               unit_norm)
@@ -139,16 +147,20 @@ class BasePrototypeHead(BaseHead):
         return self.prototype_layer.num_prototypes
 
     def forward_features(self, x: Union[Tensor, Tuple[Tensor]]) -> Tensor:
-        """Add-on layers on the backbone features.
+        """Add-on layers (and centring) on the backbone features.
 
         Args:
             x (Tensor | tuple[Tensor]): Backbone features (B, C_in, T, H, W)
                 or a tuple of them, of which the last is used.
 
         Returns:
-            Tensor: Z, shape (B, C, T, H, W).
+            Tensor: Z, shape (B, C, T, H, W), centred when the head has a
+            ``centring_grid``.
         """
-        return self.add_on_layers(select_feature(x, type(self).__name__))
+        z = self.add_on_layers(select_feature(x, type(self).__name__))
+        if self.position_centring is not None:
+            z = self.position_centring(z)
+        return z
 
     def distance_maps(self, z: Tensor) -> Tensor:
         """Squared L2 distance of every prototype to every patch of ``z``.
