@@ -163,15 +163,13 @@ def test_centring_grid(files, head_type):
     (trained in train mode, saved with the weights); without it Z is the
     add-on output, as in the paper."""
     torch.manual_seed(0)
-    cfg = head_cfg(files, centring_grid=(4, 3, 3))
-    if head_type == 'ProtoPNetHead':
-        cfg = dict(
-            type=head_type,
-            **{
-                k: cfg[k]
-                for k in ('num_classes', 'in_channels', 'proto_channels',
-                          'num_prototypes_per_class', 'centring_grid')
-            })
+    cfg = head_cfg(files) if head_type == 'HierarchicalProtoHead' else dict(
+        type=head_type,
+        num_classes=len(LEAVES),
+        in_channels=16,
+        proto_channels=8,
+        num_prototypes_per_class=2)
+    cfg = dict(cfg, centring_grid=(4, 3, 3))
     head = MODELS.build(cfg)
     x = torch.randn(6, 16, 4, 3, 3)
     head.train()

@@ -8,45 +8,30 @@ evidence is. Subtracting from each cell of Z the mean of Z at that position
 over the training clips removes what every clip has there and leaves what
 this clip adds: the moving object, the scene.
 """
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def check_grid(grid: Sequence[int], name: str) -> Tuple[int, int, int]:
-    """``grid`` as a tuple of three positive ints (T, H, W), or raise
-    ``ValueError`` naming ``name``."""
-    values = tuple(grid) if isinstance(grid, (list, tuple)) else ()
-    if len(values) != 3 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0
-            for v in values):
-        raise ValueError(f'{name}: the centring grid must be three positive '
-                         f'ints (T, H, W), got {grid!r}')
-    return values
+from .prototype_layer import check_three_positive_ints
 
 
 def resize_grid(x: Tensor, grid: Sequence[int]) -> Tensor:
-    """Resample a (..., C, T, H, W) map to ``grid`` (T, H, W) by trilinear
+    """Resample a (C, T, H, W) map to ``grid`` (T, H, W) by trilinear
     interpolation; the map itself when it already has that grid.
 
     Args:
-        x (Tensor): Shape (C, T, H, W) or (B, C, T, H, W).
+        x (Tensor): Shape (C, T, H, W).
         grid (Sequence[int]): The target (T, H, W).
 
     Returns:
-        Tensor: Shape (C, *grid) or (B, C, *grid).
+        Tensor: Shape (C, *grid).
     """
-    if tuple(x.shape[-3:]) == tuple(grid):
+    if tuple(x.shape[1:]) == tuple(grid):
         return x
-    batched = x.dim() == 5
-    out = F.interpolate(
-        x if batched else x[None],
-        size=tuple(grid),
-        mode='trilinear',
-        align_corners=False)
-    return out if batched else out[0]
+    return F.interpolate(
+        x[None], size=tuple(grid), mode='trilinear', align_corners=False)[0]
 
 
 class PositionCentring(nn.Module):
@@ -73,7 +58,8 @@ class PositionCentring(nn.Module):
                  momentum: float = 0.1) -> None:
         super().__init__()
         name = type(self).__name__
-        self.grid = check_grid(grid, name)
+        self.grid = check_three_positive_ints(grid, name, 'the centring grid',
+                                              'T, H, W')
         if not 0 < momentum <= 1:
             raise ValueError(f'{name}: momentum must lie in (0, 1], got '
                              f'{momentum!r}')

@@ -59,25 +59,34 @@ def log_similarity(distances: Tensor, epsilon: float) -> Tensor:
     return torch.log((distances + 1) / (distances + epsilon))
 
 
-def check_prototype_shape(prototype_shape: Sequence[int],
-                          owner: str) -> Tuple[int, int, int]:
-    """Return ``prototype_shape`` as a tuple of three positive ints.
+def check_three_positive_ints(value: Sequence[int], owner: str, what: str,
+                              axes: str) -> Tuple[int, int, int]:
+    """Return ``value`` as a tuple of three positive ints.
 
     Args:
-        prototype_shape (Sequence[int]): Extent (t, h, w) of a prototype.
+        value (Sequence[int]): The sizes to check.
         owner (str): Name of the caller, for the error message.
+        what (str): What ``value`` is, for the error message.
+        axes (str): Its axes, for the error message, e.g. ``'t, h, w'``.
 
     Raises:
-        ValueError: If it is not three positive ints.
+        ValueError: If it is not a list or tuple of three positive ints.
     """
-    shape = tuple(prototype_shape) if isinstance(prototype_shape,
-                                                 (list, tuple)) else None
-    if shape is None or len(shape) != 3 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0
-            for s in shape):
-        raise ValueError(f'{owner}: prototype_shape must be three positive '
-                         f'ints (t, h, w), got {prototype_shape!r}')
-    return shape
+    values = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if len(values) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0
+            for v in values):
+        raise ValueError(f'{owner}: {what} must be three positive ints '
+                         f'({axes}), got {value!r}')
+    return values
+
+
+def check_prototype_shape(prototype_shape: Sequence[int],
+                          owner: str) -> Tuple[int, int, int]:
+    """Return ``prototype_shape``, the extent (t, h, w) of a prototype, as a
+    tuple of three positive ints (:func:`check_three_positive_ints`)."""
+    return check_three_positive_ints(prototype_shape, owner, 'prototype_shape',
+                                     't, h, w')
 
 
 class PrototypeLayer(nn.Module):
